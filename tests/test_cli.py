@@ -1,0 +1,36 @@
+"""`hrr demo --quick` end to end: prints the AFR table and writes the report folder."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hrr.cli import main
+
+
+@pytest.mark.slow
+def test_demo_quick_writes_report(tmp_path, capsys) -> None:
+    assert main(["demo", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "CorrentropySAM" in printed and "LogisticRegression" in printed
+    table = (tmp_path / "afr.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| additive") or line.startswith("| breast")]
+    assert len(rows) == 4
+    for row in rows:
+        accs = [float(v) for v in re.findall(r"\| (0\.\d{3}|1\.000) ", row)]
+        assert len(accs) == 2 and all(0.5 < a <= 1.0 for a in accs)
+    # On the noisy additive task the robust additive machine must beat the logistic baseline.
+    noisy = next(r for r in rows if r.startswith("| additive | 30%"))
+    csam, lr = (float(v) for v in re.findall(r"\| (0\.\d{3}) ", noisy)[:2])
+    assert csam > lr
+    assert "4/4 informative" in noisy
+    for task in ("additive", "breast_cancer"):
+        assert (tmp_path / f"afr_components_{task}.png").stat().st_size > 10_000
+
+
+def test_cli_requires_a_command(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+    assert "demo" in capsys.readouterr().err

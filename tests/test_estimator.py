@@ -1,0 +1,244 @@
+"""CorrentropySAM as a scikit-learn estimator, and the statistical behaviour the issue promises."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from hrr import CorrentropySAM
+from hrr.datasets import make_additive_classification
+
+
+@parametrize_with_checks([CorrentropySAM(device="cpu"), CorrentropySAM(penalty="l1", device="cpu")])
+def test_scikit_learn_compatible(estimator, check) -> None:
+    # No expected failures: the full scikit-learn estimator check suite passes.
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def small_task():
+    X, y = make_additive_classification(300, 8, flip=0.1, random_state=0)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted(small_task):
+    X, y = small_task
+    return CorrentropySAM(lam=0.01, device="cpu").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array([0, 1]), np.array([-1, 1]), np.array([3, 7]), np.array(["fake", "real"]),
+     np.array(["no", "yes"], dtype=object), np.array([False, True])],
+    ids=["01", "pm1", "ints", "str", "object", "bool"],
+)
+def test_any_two_labels_round_trip(small_task, labels) -> None:
+    X, y = small_task
+    model = CorrentropySAM(lam=0.01, device="cpu").fit(X, labels[y])
+    np.testing.assert_array_equal(model.classes_, np.sort(labels))
+    pred = model.predict(X)
+    assert pred.dtype == labels.dtype and set(pred) <= set(labels)
+    np.testing.assert_array_equal(pred == labels[1], model.decision_function(X) > 0)
+    assert model.score(X, labels[y]) > 0.8
+
+
+def test_decision_function_is_the_additive_model(fitted, small_task) -> None:
+    X, _ = small_task
+    f = fitted.decision_function(X)
+    assert f.shape == (X.shape[0],)
+    components = np.column_stack([fitted.component_function(j, X[:, j]) for j in range(X.shape[1])])
+    np.testing.assert_allclose(f, fitted.intercept_ + components.sum(axis=1), atol=1e-10)
+    # Components are centred on the training data and their norm is the reported importance.
+    np.testing.assert_allclose(components.mean(axis=0), 0.0, atol=1e-10)
+    np.testing.assert_allclose(np.sqrt((components**2).mean(axis=0)), fitted.feature_importances_, rtol=1e-8)
+    np.testing.assert_array_equal(fitted.selected_features_, np.flatnonzero(fitted.feature_importances_ > 0))
+
+
+def test_predict_proba_is_consistent_with_predict(fitted, small_task) -> None:
+    X, _ = small_task
+    proba = fitted.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(fitted.classes_[proba.argmax(axis=1)], fitted.predict(X))
+    np.testing.assert_allclose(fitted.predict_log_proba(X), np.log(proba), atol=1e-10)
+    assert fitted.proba_scale_ > 0
+
+
+def test_pandas_feature_names_and_component_by_name(small_task) -> None:
+    X, y = small_task
+    frame = pd.DataFrame(X, columns=[f"feat_{j}" for j in range(X.shape[1])])
+    model = CorrentropySAM(lam=0.01, device="cpu").fit(frame, y)
+    np.testing.assert_array_equal(model.feature_names_in_, frame.columns)
+    np.testing.assert_allclose(model.component_function("feat_2", X[:5, 2]), model.component_function(2, X[:5, 2]))
+    with pytest.raises(ValueError, match="feature 'nope'"):
+        model.component_function("nope", [0.0])
+
+
+def test_pipeline_gridsearch_clone_pickle(small_task) -> None:
+    X, y = small_task
+    pipe = make_pipeline(StandardScaler(), CorrentropySAM(device="cpu"))
+    search = GridSearchCV(pipe, {"correntropysam__lam": [1e-3, 0.05], "correntropysam__sigma": [1.0, 2.0]}, cv=3)
+    search.fit(X, y)
+    assert search.best_score_ > 0.75
+    model = search.best_estimator_[-1]
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.decision_function(X), model.decision_function(X))
+    cloned = clone(model)
+    assert cloned.get_params() == model.get_params() and not hasattr(cloned, "coef_")
+
+
+def test_save_load_round_trip(tmp_path, small_task) -> None:
+    X, y = small_task
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(X.shape[1])])
+    labels = np.array(["real", "generated"])[y]
+    model = CorrentropySAM(lam=0.02, penalty="l1", device="cpu").fit(frame, labels)
+    path = tmp_path / "nested" / "afr.safetensors"
+    model.save(path)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["afr.safetensors"]  # no temp file left
+    loaded = CorrentropySAM.load(path)
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+    np.testing.assert_allclose(loaded.predict_proba(frame), model.predict_proba(frame))
+    np.testing.assert_array_equal(loaded.classes_, model.classes_)
+    np.testing.assert_array_equal(loaded.feature_names_in_, model.feature_names_in_)
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.objective_path_, model.objective_path_)
+
+
+def test_load_rejects_foreign_files(tmp_path) -> None:
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "other.safetensors"
+    save_file({"w": np.zeros(3)}, str(path))
+    with pytest.raises(ValueError, match="not a CorrentropySAM file"):
+        CorrentropySAM.load(path)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"sigma": 0.0}, "sigma must be a finite number > 0; got 0.0"),
+        ({"sigma": -1.0}, "sigma must be a finite number > 0"),
+        ({"sigma": float("nan")}, "sigma must be a finite number > 0"),
+        ({"lam": -1e-3}, "lam must be a finite number >= 0; got -0.001"),
+        ({"n_basis": 0}, "n_basis must be an integer >= 1; got 0"),
+        ({"n_basis": 2.5}, "n_basis must be an integer >= 1"),
+        ({"penalty": "l2"}, "penalty must be one of \\['group', 'l1'\\]; got 'l2'"),
+        ({"init": "random"}, "init must be one of"),
+        ({"linear_solver": "qr"}, "linear_solver must be one of"),
+        ({"dtype": "float16"}, "dtype must be one of"),
+        ({"device": "tpu"}, "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got 'tpu'"),
+        ({"eta": 0}, "eta must be a finite number > 0"),
+        ({"chunk_size": 0}, "chunk_size must be an integer >= 1"),
+    ],
+)
+def test_bad_parameters_name_the_argument(small_task, params, match) -> None:
+    X, y = small_task
+    with pytest.raises(ValueError, match=match):
+        CorrentropySAM(**params).fit(X, y)
+
+
+def test_bad_data_gets_clear_errors(small_task, fitted) -> None:
+    X, y = small_task
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        CorrentropySAM().fit(bad, y)
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        CorrentropySAM().fit(bad, y)
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.predict(np.where(np.arange(X.shape[1]) == 0, np.nan, X[:3]))
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        CorrentropySAM().fit(X[:, 0], y)
+    with pytest.raises(ValueError, match="2 classes; got 1 class"):
+        CorrentropySAM().fit(X, np.zeros_like(y))
+    with pytest.raises(ValueError, match=r"Only binary classification is supported\..*multiclass; y has 3 classes"):
+        CorrentropySAM().fit(X, np.arange(len(y)) % 3)
+    with pytest.raises(ValueError, match="X has 7 features, but CorrentropySAM is expecting 8 features"):
+        fitted.predict(X[:, :7])
+    with pytest.raises(NotFittedError):
+        CorrentropySAM().predict(X)
+    with pytest.raises(ValueError, match="x must be a 1-D array of finite values"):
+        fitted.component_function(0, [[0.0]])
+    with pytest.raises(ValueError, match="feature must be an index in \\[0, 8\\)"):
+        fitted.component_function(8, [0.0])
+
+
+def test_float32_and_float64_agree(small_task) -> None:
+    X, y = small_task
+    m64 = CorrentropySAM(lam=0.01, device="cpu").fit(X, y)
+    m32 = CorrentropySAM(lam=0.01, device="cpu", dtype="float32").fit(X, y)
+    f64, f32 = m64.decision_function(X), m32.decision_function(X)
+    assert np.max(np.abs(f64 - f32)) < 1e-4
+    assert np.mean(m64.predict(X) == m32.predict(X)) > 0.99
+    np.testing.assert_allclose(m32.objective_path_[-1], m64.objective_path_[-1], rtol=1e-6)
+
+
+def test_woodbury_and_dense_fits_agree() -> None:
+    X, y = make_additive_classification(60, 30, random_state=3)  # n = 60 < dp = 150
+    kwargs = {"lam": 0.01, "device": "cpu", "admm_tol": 1e-9, "tol": 1e-9, "max_iter": 300}
+    dense = CorrentropySAM(linear_solver="dense", **kwargs).fit(X, y)
+    woodbury = CorrentropySAM(linear_solver="woodbury", **kwargs).fit(X, y)
+    auto = CorrentropySAM(linear_solver="auto", **kwargs).fit(X, y)
+    np.testing.assert_allclose(woodbury.coef_, dense.coef_, atol=1e-5)
+    np.testing.assert_array_equal(auto.coef_, woodbury.coef_)
+    np.testing.assert_allclose(woodbury.objective_path_[-1], dense.objective_path_[-1], rtol=1e-8)
+
+
+def test_recovers_the_informative_features_of_the_spam_design() -> None:
+    X, y = make_additive_classification(1000, 100, random_state=7)
+    model = CorrentropySAM(lam=0.1, device="cpu").fit(X, y)
+    top4 = set(np.argsort(-model.feature_importances_)[:4].tolist())
+    assert top4 == {0, 1, 2, 3}
+    importances = model.feature_importances_
+    assert importances[:4].min() > 5 * importances[4:].max()
+    assert len(model.selected_features_) < 25
+    # The recovered shapes follow the true components: f_3 is decreasing (e^-x), f_2 increasing (x - 1/2).
+    grid = np.linspace(-2, 2, 50)
+    assert np.corrcoef(model.component_function(2, grid), grid)[0, 1] > 0.95
+    assert np.corrcoef(model.component_function(3, grid), np.exp(-grid))[0, 1] > 0.95
+
+
+def test_label_noise_hurts_it_less_than_logistic_regression_on_the_same_basis() -> None:
+    X_test, y_test = make_additive_classification(4000, 30, random_state=100)
+    gaps, drops = [], {"csam": [], "lr": []}
+    for seed in range(2):
+        accs = {}
+        for flip in (0.0, 0.3):
+            X, y = make_additive_classification(1000, 30, flip=flip, random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = CorrentropySAM(lam=0.1, device="cpu").fit(X, y)
+            lr = LogisticRegression(max_iter=3000).fit(model.basis_expansion(X), y)
+            accs[flip] = (model.score(X_test, y_test), lr.score(model.basis_expansion(X_test), y_test))
+        gaps.append(accs[0.3][0] - accs[0.3][1])
+        drops["csam"].append(accs[0.0][0] - accs[0.3][0])
+        drops["lr"].append(accs[0.0][1] - accs[0.3][1])
+    assert np.mean(gaps) > 0.08
+    assert np.mean(drops["csam"]) < 0.5 * np.mean(drops["lr"])
+
+
+def test_plot_components(fitted, small_task, tmp_path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    X, _ = small_task
+    fig = fitted.plot_components(X=X, max_features=3)
+    drawn = [ax for ax in fig.axes if ax.lines]
+    assert len(drawn) == min(3, len(fitted.selected_features_))
+    line = drawn[0].lines[0]
+    j = int(np.argmax(fitted.feature_importances_))
+    np.testing.assert_allclose(line.get_ydata(), fitted.component_function(j, line.get_xdata()))
+    fig.savefig(tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 1000
