@@ -81,3 +81,25 @@ def test_chunk_size_does_not_change_the_basis() -> None:
     a = fit_spline_basis(torch.from_numpy(x), 5, chunk_rows=1000)
     b = fit_spline_basis(torch.from_numpy(x), 5, chunk_rows=33)
     np.testing.assert_allclose(_evaluate(a, x), _evaluate(b, x), atol=1e-10)
+
+
+@given(st.integers(0, 5), st.integers(0, 10_000))
+def test_piecewise_cubic_evaluation_matches_the_recursion(n_interior: int, seed: int) -> None:
+    from hrr.afr._basis import PiecewiseCubic
+
+    rng = np.random.default_rng(seed)
+    p = 3
+    knots = np.stack(
+        [
+            np.concatenate([[lo] * 4, np.sort(rng.uniform(lo + 0.1, lo + 0.9, n_interior)), [lo + 1.0] * 4])
+            for lo in rng.normal(size=p)
+        ]
+    )
+    t = torch.from_numpy(knots)
+    x = np.concatenate(
+        [rng.uniform(knots[:, 0] - 0.5, knots[:, -1] + 0.5, (200, p)), knots[:, 4:-4].T, knots[:, [0, -1]].T]
+    )
+    x_t = torch.from_numpy(x)
+    ours = PiecewiseCubic.from_splines(t).evaluate(x_t).reshape(len(x), p, -1)
+    clamped = torch.minimum(torch.maximum(x_t, t[:, 0]), t[:, -1])
+    np.testing.assert_allclose(ours.numpy(), bspline_design(clamped, t).numpy(), atol=1e-11)

@@ -242,3 +242,16 @@ def test_plot_components(fitted, small_task, tmp_path) -> None:
     np.testing.assert_allclose(line.get_ydata(), fitted.component_function(j, line.get_xdata()))
     fig.savefig(tmp_path / "c.png")
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_constant_and_integer_features_are_handled() -> None:
+    rng = np.random.default_rng(11)
+    n = 300
+    X = np.column_stack([np.full(n, 3.0), rng.integers(0, 3, n), rng.normal(size=n), rng.integers(0, 2, n)])
+    y = (X[:, 2] + (X[:, 1] == 2) > 0.5).astype(int)
+    model = CorrentropySAM(lam=0.01, device="cpu").fit(X, y)
+    assert np.all(model.coef_[0] == 0)  # a constant feature has no component
+    assert np.count_nonzero(model.coef_[1]) <= 2 and np.count_nonzero(model.coef_[3]) <= 1  # rank-limited
+    assert model.score(X, y) > 0.9
+    f1 = model.component_function(1, [0.0, 1.0, 2.0, 50.0])
+    assert f1[3] == pytest.approx(f1[2])  # bounded: clamped beyond the training range

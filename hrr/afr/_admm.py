@@ -14,7 +14,9 @@ the 1/n of Eq. 9 kept on the data term). Splitting theta = z gives the iteration
 
 What differs from reading the appendix literally, all of it standard numerical practice:
 * H + eta I is factored once (Cholesky, jitter fallback) and reused by every iteration; it is refactored
-  only when eta changes.
+  only when eta changes. The factor is turned into the explicit SPD inverse once (``cholesky_inverse``,
+  about two factorisations' worth of work) because a dense matrix-vector product is ~10x faster than
+  two triangular solves in torch, on CPU and GPU alike; H + eta I is well conditioned (eta > 0).
 * When n < dp the factor is taken of the n x n matrix eta I + B B^T (Woodbury, H = B^T B) instead.
 * Optional acceleration: over-relaxation (x_hat = 1.6 x + (1 - 1.6) z_old) and residual balancing of eta on
   relative residuals (Boyd et al. 2011, Sec. 3.4.1; Wohlberg 2017), changing eta only by factors > 5
@@ -67,20 +69,24 @@ class LinearSystem(Protocol):
     def matvec(self, v: Tensor) -> Tensor: ...
 
 
+def _spd_inverse(matrix: Tensor) -> Tensor:
+    return torch.cholesky_inverse(_cholesky_with_jitter(matrix))
+
+
 class DenseSystem:
     """H given as a dense (m x m) matrix; one Cholesky of H + eta I per eta."""
 
     def __init__(self, hessian: Tensor) -> None:
         self.hessian = hessian
         self._eye = torch.eye(hessian.shape[0], dtype=hessian.dtype, device=hessian.device)
-        self._factor: Tensor | None = None
+        self._inverse: Tensor | None = None
 
     def factor(self, eta: float) -> None:
-        self._factor = _cholesky_with_jitter(self.hessian + eta * self._eye)
+        self._inverse = _spd_inverse(self.hessian + eta * self._eye)
 
     def solve(self, rhs: Tensor) -> Tensor:
-        assert self._factor is not None
-        return torch.cholesky_solve(rhs.unsqueeze(1), self._factor).squeeze(1)
+        assert self._inverse is not None
+        return self._inverse @ rhs
 
     def matvec(self, v: Tensor) -> Tensor:
         return self.hessian @ v
@@ -93,17 +99,16 @@ class WoodburySystem:
         self.b = b
         self._outer = b @ b.T
         self._eye = torch.eye(b.shape[0], dtype=b.dtype, device=b.device)
-        self._factor: Tensor | None = None
+        self._inverse: Tensor | None = None
         self._eta = 1.0
 
     def factor(self, eta: float) -> None:
         self._eta = eta
-        self._factor = _cholesky_with_jitter(self._outer + eta * self._eye)
+        self._inverse = _spd_inverse(self._outer + eta * self._eye)
 
     def solve(self, rhs: Tensor) -> Tensor:
-        assert self._factor is not None
-        inner = torch.cholesky_solve((self.b @ rhs).unsqueeze(1), self._factor).squeeze(1)
-        return (rhs - self.b.T @ inner) / self._eta
+        assert self._inverse is not None
+        return (rhs - self.b.T @ (self._inverse @ (self.b @ rhs))) / self._eta
 
     def matvec(self, v: Tensor) -> Tensor:
         return self.b.T @ (self.b @ v)

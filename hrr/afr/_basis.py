@@ -99,26 +99,79 @@ class SplineBasis:
     def n_basis(self) -> int:
         return self.transform.shape[2]
 
-    def to(self, device: torch.device, dtype: torch.dtype) -> _BasisTensors:
-        return _BasisTensors(
-            knots=torch.as_tensor(self.knots, device=device, dtype=dtype),
-            transform=torch.as_tensor(self.transform, device=device, dtype=dtype),
-            offset=torch.as_tensor(self.offset, device=device, dtype=dtype),
+    def to(self, device: torch.device, dtype: torch.dtype) -> PiecewiseCubic:
+        knots = torch.as_tensor(self.knots, dtype=torch.float64)
+        return PiecewiseCubic.from_splines(knots, torch.as_tensor(self.transform), torch.as_tensor(self.offset)).to(
+            device, dtype
         )
 
 
+# Local cubic on each knot interval, u = (x - left) / width in [0, 1], recovered exactly from its
+# values at four nodes: coefficients = V^{-1} values with V[q, r] = node_q^r.
+_NODES = torch.tensor([0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0], dtype=torch.float64)
+_VANDERMONDE_INV = torch.linalg.inv(_NODES[:, None] ** torch.arange(4, dtype=torch.float64))
+
+
 @dataclass
-class _BasisTensors:
-    knots: Tensor
-    transform: Tensor
-    offset: Tensor
+class PiecewiseCubic:
+    """psi_j(x) on each of the K + 1 knot intervals of feature j as a cubic in the local coordinate u.
+
+    Evaluating a spline basis by the Cox-de Boor recursion builds ~2 (K + 7) temporaries per row and
+    feature; here a row costs one interval lookup and a Horner step per power, ~10x faster. The
+    coefficients are derived from the recursion itself (``bspline_design``), so both agree to rounding.
+    """
+
+    lower: Tensor  # (p,)
+    upper: Tensor  # (p,)
+    interior: Tensor  # (p, K)
+    left: Tensor  # (p * (K + 1),) left end of each interval
+    width: Tensor  # (p * (K + 1),)
+    coeffs: Tensor  # (4, p * (K + 1), out): power r of u, interval, output column
+
+    @classmethod
+    def from_splines(
+        cls, knots: Tensor, transform: Tensor | None = None, offset: Tensor | None = None
+    ) -> PiecewiseCubic:
+        """Fit the local cubics of T^T (B(x) - mean) (or of the raw splines B when ``transform`` is None)."""
+        p = knots.shape[0]
+        breaks = torch.cat([knots[:, :1], knots[:, DEGREE + 1 : -(DEGREE + 1)], knots[:, -1:]], dim=1)
+        left, width = breaks[:, :-1], breaks[:, 1:] - breaks[:, :-1]
+        n_intervals = left.shape[1]
+        nodes = (left[:, :, None] + width[:, :, None] * _NODES).reshape(p, -1).T  # (4 (K + 1), p)
+        values = bspline_design(nodes, knots)  # (4 (K + 1), p, K + 4)
+        if transform is not None:
+            assert offset is not None
+            values = torch.einsum("npk,pkd->npd", values, transform) - offset
+        values = values.reshape(n_intervals, 4, p, -1).permute(2, 0, 1, 3)  # (p, K + 1, 4, out)
+        coeffs = torch.einsum("rq,pkqo->rpko", _VANDERMONDE_INV, values)
+        return cls(
+            lower=knots[:, 0].clone(),
+            upper=knots[:, -1].clone(),
+            interior=knots[:, DEGREE + 1 : -(DEGREE + 1)].contiguous(),
+            left=left.reshape(-1).contiguous(),
+            width=width.reshape(-1).contiguous(),
+            coeffs=coeffs.reshape(4, p * n_intervals, -1).contiguous(),
+        )
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> PiecewiseCubic:
+        return PiecewiseCubic(*(t.to(device=device, dtype=dtype) for t in vars(self).values()))
+
+    @property
+    def n_columns(self) -> int:
+        return self.lower.shape[0] * self.coeffs.shape[2]
 
     def evaluate(self, x: Tensor) -> Tensor:
-        """Phi for a chunk of rows: (c, p) -> (c, p * n_basis), features major."""
-        clamped = torch.minimum(torch.maximum(x, self.knots[:, 0]), self.knots[:, -1])
-        raw = bspline_design(clamped, self.knots)
-        psi = torch.einsum("cpk,pkd->cpd", raw, self.transform) - self.offset
-        return psi.reshape(x.shape[0], -1)
+        """(c, p) rows -> (c, p * out), features major; inputs are clamped to the training range first."""
+        clamped = torch.minimum(torch.maximum(x, self.lower), self.upper)
+        n_intervals = self.interior.shape[1] + 1
+        interval = (clamped.unsqueeze(-1) >= self.interior).sum(-1) if n_intervals > 1 else 0
+        offsets = torch.arange(x.shape[1], device=x.device) * n_intervals
+        flat = interval + offsets  # (c, p) index into the (p * (K + 1)) intervals
+        u = ((clamped - self.left[flat]) / self.width[flat]).unsqueeze(-1)
+        out = self.coeffs[3][flat]
+        for power in (2, 1, 0):
+            out = torch.addcmul(self.coeffs[power][flat], out, u)
+        return out.reshape(x.shape[0], -1)
 
 
 def fit_spline_basis(x: Tensor, n_basis: int, chunk_rows: int) -> SplineBasis:
@@ -131,18 +184,12 @@ def fit_spline_basis(x: Tensor, n_basis: int, chunk_rows: int) -> SplineBasis:
     x_np = x.detach().cpu().numpy() if x.device.type != "cpu" else x.detach().numpy()
     knots = np.stack([_feature_knots(np.asarray(x_np[:, j], dtype=np.float64), n_int) for j in range(p)])
 
-    tensors = _BasisTensors(
-        knots=torch.as_tensor(knots, device=x.device, dtype=torch.float64),
-        transform=torch.empty(0),
-        offset=torch.empty(0),
-    )
+    raw_basis = PiecewiseCubic.from_splines(torch.as_tensor(knots)).to(x.device, torch.float64)
     n_raw = n_int + DEGREE + 1
     total = torch.zeros(p, n_raw, dtype=torch.float64, device=x.device)
     cross = torch.zeros(p, n_raw, n_raw, dtype=torch.float64, device=x.device)
     for start in range(0, n, chunk_rows):
-        chunk = x[start : start + chunk_rows].to(torch.float64)
-        clamped = torch.minimum(torch.maximum(chunk, tensors.knots[:, 0]), tensors.knots[:, -1])
-        raw = bspline_design(clamped, tensors.knots)
+        raw = raw_basis.evaluate(x[start : start + chunk_rows].to(torch.float64)).reshape(-1, p, n_raw)
         total += raw.sum(dim=0)
         cross += torch.einsum("cpi,cpj->pij", raw, raw)
     mean = (total / n).cpu()

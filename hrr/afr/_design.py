@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from hrr.afr._basis import _BasisTensors
+from hrr.afr._basis import PiecewiseCubic
 from hrr.afr._closs import correntropy_loss, hq_weights
 
 # Target bytes of one chunk of Phi; the spline recursion needs a few chunk-sized temporaries on top.
@@ -30,16 +30,16 @@ def auto_chunk_rows(n_columns: int, itemsize: int) -> int:
 class AdditiveDesign:
     """Phi for training rows ``x`` (n, p), served in row chunks; cached densely when ``cache`` is set."""
 
-    def __init__(self, x: Tensor, basis: _BasisTensors, chunk_rows: int, cache: bool) -> None:
+    def __init__(self, x: Tensor, basis: PiecewiseCubic, chunk_rows: int, cache: bool) -> None:
         self.x = x
         self.basis = basis
         self.chunk_rows = chunk_rows
         self.n_samples = x.shape[0]
-        self.n_columns = basis.transform.shape[0] * basis.transform.shape[2]
+        self.n_columns = basis.n_columns
         self._dense: Tensor | None = self._materialise() if cache else None
 
     def _materialise(self) -> Tensor:
-        out = torch.empty(self.n_samples, self.n_columns, dtype=self.basis.transform.dtype, device=self.x.device)
+        out = torch.empty(self.n_samples, self.n_columns, dtype=self.basis.coeffs.dtype, device=self.x.device)
         for rows in self._row_slices():
             out[rows] = self.basis.evaluate(self.x[rows].to(out.dtype))
         return out
@@ -53,7 +53,7 @@ class AdditiveDesign:
             if self._dense is not None:
                 yield rows, self._dense[rows]
             else:
-                yield rows, self.basis.evaluate(self.x[rows].to(self.basis.transform.dtype))
+                yield rows, self.basis.evaluate(self.x[rows].to(self.basis.coeffs.dtype))
 
     def dense(self) -> Tensor:
         if self._dense is None:

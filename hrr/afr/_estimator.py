@@ -315,7 +315,7 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         design = self._design(X)
-        dtype = design.basis.transform.dtype
+        dtype = design.basis.coeffs.dtype
         coef = torch.as_tensor(self.coef_.reshape(-1), device=design.x.device, dtype=dtype)
         return design.matvec(coef, self.intercept_).cpu().to(torch.float64).numpy()
 
