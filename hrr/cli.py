@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the built-in end-to-end demo on packaged data (no downloads)")
     demo.add_argument("--out", default="hrr-demo-output", help="output folder (default: %(default)s)")
-    demo.add_argument("--quick", action="store_true", help="smaller sizes, about a minute")
+    demo.add_argument("--quick", action="store_true", help="smaller sizes for a fast check")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     demo.set_defaults(func=_demo)

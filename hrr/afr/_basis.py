@@ -68,7 +68,7 @@ def _safe_ratio(num: Tensor, den: Tensor) -> Tensor:
     return torch.where(positive, num / torch.where(positive, den, torch.ones_like(den)), torch.zeros_like(num))
 
 
-def _feature_knots(column: np.ndarray, n_interior: int) -> np.ndarray:
+def _feature_knots(column: Tensor, n_interior: int) -> np.ndarray:
     """Clamped knot vector for one feature: quantile interior knots, uniform when quantiles collide."""
     lo, hi = float(column.min()), float(column.max())
     if not hi > lo:
@@ -76,7 +76,9 @@ def _feature_knots(column: np.ndarray, n_interior: int) -> np.ndarray:
     interior = np.empty(0)
     if n_interior:
         levels = np.arange(1, n_interior + 1) / (n_interior + 1)
-        interior = np.quantile(column, levels)
+        # On the fit device: a GPU fit never copies the whole feature matrix back to the host.
+        interior = torch.quantile(column, torch.as_tensor(levels, dtype=column.dtype, device=column.device))
+        interior = interior.cpu().numpy()
         grid = np.concatenate([[lo], interior, [hi]])
         if np.any(np.diff(grid) <= 1e-9 * (hi - lo)):
             interior = lo + (hi - lo) * levels
@@ -181,8 +183,7 @@ def fit_spline_basis(x: Tensor, n_basis: int, chunk_rows: int) -> SplineBasis:
     """
     n, p = x.shape
     n_int = n_interior_knots(n_basis)
-    x_np = x.detach().cpu().numpy() if x.device.type != "cpu" else x.detach().numpy()
-    knots = np.stack([_feature_knots(np.asarray(x_np[:, j], dtype=np.float64), n_int) for j in range(p)])
+    knots = np.stack([_feature_knots(x[:, j].to(torch.float64), n_int) for j in range(p)])
 
     raw_basis = PiecewiseCubic.from_splines(torch.as_tensor(knots)).to(x.device, torch.float64)
     n_raw = n_int + DEGREE + 1
@@ -205,8 +206,7 @@ def fit_spline_basis(x: Tensor, n_basis: int, chunk_rows: int) -> SplineBasis:
     top = keep[:, :1].clamp(min=0.0)
     rank_ok = (keep > _RANK_RTOL * top) & (keep > 1e-300)
     scale = torch.where(rank_ok, keep.clamp(min=1e-300).rsqrt(), torch.zeros_like(keep))
-    transform = torch.zeros(p, n_raw, n_basis, dtype=torch.float64)
-    width = min(n_basis, n_raw)
-    transform[:, :, :width] = evecs[:, :, :width] * scale[:, None, :width]
+    # n_raw >= n_basis + 1 always, so the top n_basis directions exist (possibly with zero variance).
+    transform = evecs[:, :, :n_basis] * scale[:, None, :]
     offset = torch.einsum("pk,pkd->pd", mean, transform)
     return SplineBasis(knots=knots, transform=transform.numpy(), offset=offset.numpy())

@@ -65,7 +65,8 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
     max_iter : int, default=100
         Maximum half-quadratic (outer) iterations.
     tol : float, default=1e-5
-        Outer stopping rule: relative decrease of the objective below ``tol``.
+        Outer stopping rule: stop when an HQ step lowers the objective by less than
+        ``tol * max(1, objective)`` (the objective starts at 1 from ``init="zeros"``).
     max_admm_iter : int, default=1000
         Maximum ADMM iterations per half-quadratic step.
     admm_tol : float, default=1e-6
@@ -79,8 +80,8 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         Over-relaxation and residual balancing of eta in ADMM (refactoring only on > 5x changes).
         ``False`` runs Algorithm 1's plain ADMM with fixed eta.
     linear_solver : {"auto", "dense", "woodbury"}, default="auto"
-        How ADMM solves Eq. (18). ``"woodbury"`` factors an n x n matrix instead of dp x dp;
-        ``"auto"`` uses it when n < dp.
+        How ADMM solves Eq. (18). ``"woodbury"`` factors an n x n matrix instead of dp x dp (it needs
+        the dense n x dp design in memory); ``"auto"`` uses it when n < dp and that design fits in 512 MiB.
     device : str, default="auto"
         ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     dtype : {"float64", "float32"}, default="float64"
@@ -268,6 +269,13 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        elif not result.admm_converged:
+            warnings.warn(
+                f"the last ADMM solve stopped at max_admm_iter={self.max_admm_iter} before reaching "
+                f"admm_tol={self.admm_tol}; increase max_admm_iter or admm_tol",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
 
         self.classes_ = classes
         self.coef_ = result.coef.detach().cpu().to(torch.float64).numpy()
@@ -423,8 +431,12 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
             save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp), {"hrr": json.dumps(meta)})
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> CorrentropySAM:
-        """Read a model written by :meth:`save`. Only arrays and JSON are read; no code is executed."""
+    def load(cls, path: str | os.PathLike[str], device: str | None = None) -> CorrentropySAM:
+        """Read a model written by :meth:`save`. Only arrays and JSON are read; no code is executed.
+
+        ``device`` overrides the stored ``device`` parameter; by default a model saved with a CUDA device
+        is loaded for ``"auto"`` when this machine has no CUDA.
+        """
         from safetensors import safe_open
 
         with safe_open(str(path), framework="numpy") as handle:
@@ -435,7 +447,12 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
             if meta.get("format") != _FORMAT:
                 raise ValueError(f"{os.fspath(path)!r} has format {meta.get('format')!r}; expected {_FORMAT!r}")
             arrays = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-        model = cls(**meta["params"])
+        params = meta["params"]
+        if device is not None:
+            params["device"] = device
+        elif str(params.get("device", "auto")).startswith("cuda") and not torch.cuda.is_available():
+            params["device"] = "auto"
+        model = cls(**params)
         dtype = object if meta["classes_dtype"] == "object" else np.dtype(meta["classes_dtype"])
         model.classes_ = np.asarray(meta["classes"], dtype=dtype)
         model.coef_ = arrays["coef"]

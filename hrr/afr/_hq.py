@@ -33,6 +33,7 @@ class HQResult:
     n_iter: int = 0
     n_admm_iter: int = 0
     converged: bool = False
+    admm_converged: bool = True  # did the last ADMM solve meet Eq. (22)?
 
 
 def build_system(design: AdditiveDesign, moments: WeightedMoments, weights: Tensor, woodbury: bool) -> LinearSystem:
@@ -82,6 +83,7 @@ def fit_hq(
         step = admm_solve(system, h, kappa, penalty, coef, dual, eta, max_admm_iter, admm_tol, accelerate)
         result.n_admm_iter += step.n_iter
         result.n_iter += 1
+        result.admm_converged = step.converged
         eta = step.eta
         # Majorise-minimise guarantee: keep the step only if it did not raise the subproblem objective.
         accepted = bool(
@@ -96,6 +98,7 @@ def fit_hq(
         result.objective_path.append(new_objective)
         bar.update(1)
         bar.set_postfix(objective=f"{new_objective:.6g}")
+        # A rejected step means ADMM could not improve on theta_t: a fixed point up to the ADMM tolerance.
         if not accepted or objective - new_objective <= tol * max(1.0, abs(objective)):
             result.converged = True
             break

@@ -28,11 +28,7 @@ def plot_components(
     n_cols: int,
     X: ArrayLike | None,
 ) -> Figure:
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo") and not _has_display():
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # headless machines fall back to the Agg backend by themselves
 
     importances = model.feature_importances_
     if features is None:
@@ -70,12 +66,6 @@ def plot_components(
     fig.suptitle("CorrentropySAM component functions f_j (training mean 0)", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def _has_display() -> bool:
-    import os
-
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def save_figure(fig: Any, path: str) -> None:
