@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hrr.afr._admm import DenseSystem, WoodburySystem, admm_solve, kkt_violation, subproblem_objective
 from hrr.afr._basis import fit_spline_basis
-from hrr.afr._design import AdditiveDesign, hq_pass
+from hrr.afr._design import AdditiveDesign, hq_pass, weighted_cross, weighted_gram
 from hrr.afr._hq import build_system
 from hrr.afr._penalties import GroupL2Penalty, L1Penalty
 
@@ -23,8 +23,15 @@ def _problem(seed: int, n: int = 150, p: int = 6, d: int = 4, chunk_rows: int = 
     basis = fit_spline_basis(x, d, chunk_rows)
     design = AdditiveDesign(x, basis.to(torch.device("cpu"), torch.float64), chunk_rows, cache=cache)
     coef = torch.from_numpy(rng.normal(scale=0.3, size=p * d))
-    _, weights, moments = hq_pass(design, y, coef, 0.1, sigma=1.0, need_gram=True)
+    _, weights, moments = hq_pass(design, y, coef, 0.1, sigma=1.0)
     return design, weights, moments
+
+
+def _quadratic(design, weights, moments):
+    """Full (H, h) of the subproblem."""
+    everything = torch.arange(design.n_features)
+    gram = weighted_gram(design, weights, everything)
+    return moments.hessian(gram, design.columns(everything)), moments.linear_term()
 
 
 def _reference_fista(hessian: np.ndarray, h: np.ndarray, kappa: float, penalty, shape, iters: int = 20_000):
@@ -51,30 +58,30 @@ def _reference_fista(hessian: np.ndarray, h: np.ndarray, kappa: float, penalty, 
 @settings(max_examples=6)
 @given(seed=st.integers(0, 10_000), kappa_fraction=st.sampled_from([0.05, 0.2, 0.6]))
 def test_admm_satisfies_kkt_and_matches_reference(penalty, accelerate: bool, seed: int, kappa_fraction: float) -> None:
-    _, _, moments = _problem(seed)
-    hessian, h, _ = moments.profiled_quadratic()
+    hessian, h = _quadratic(*_problem(seed))
     shape = (6, 4)
     grad0 = h.reshape(shape)
     kappa_max = float(grad0.norm(dim=1).max() if isinstance(penalty, GroupL2Penalty) else grad0.abs().max())
     kappa = kappa_fraction * kappa_max
     system = DenseSystem(hessian)
     zeros = torch.zeros(shape, dtype=torch.float64)
-    result = admm_solve(system, h, kappa, penalty, zeros, zeros, eta=0.1, max_iter=20_000, tol=1e-10,
-                        accelerate=accelerate)
+    result = admm_solve(
+        system, h, kappa, penalty, zeros, zeros, eta=0.1, max_iter=20_000, tol=1e-10, accelerate=accelerate
+    )
     assert result.converged
     assert float(kkt_violation(system, h, kappa, penalty, result.coef)) < 1e-4
     reference = _reference_fista(hessian.numpy(), h.numpy(), kappa, penalty, shape)
     np.testing.assert_allclose(result.coef.numpy(), reference, atol=1e-5)
     # Exact zeros where the reference is zero (the returned z comes out of the prox).
     assert np.array_equal(result.coef.numpy() == 0, np.abs(reference) < 1e-12)
-    assert float(subproblem_objective(system, h, kappa, penalty, result.coef)) <= float(
-        subproblem_objective(system, h, kappa, penalty, torch.from_numpy(reference))
-    ) + 1e-9
+    assert (
+        float(subproblem_objective(system, h, kappa, penalty, result.coef))
+        <= float(subproblem_objective(system, h, kappa, penalty, torch.from_numpy(reference))) + 1e-9
+    )
 
 
 def test_kappa_above_max_gives_the_zero_solution() -> None:
-    _, _, moments = _problem(1)
-    hessian, h, _ = moments.profiled_quadratic()
+    hessian, h = _quadratic(*_problem(1))
     kappa = 1.01 * float(h.reshape(6, 4).norm(dim=1).max())
     zeros = torch.zeros(6, 4, dtype=torch.float64)
     result = admm_solve(DenseSystem(hessian), h, kappa, GroupL2Penalty(), zeros, zeros, 0.1, 5000, 1e-10)
@@ -84,7 +91,11 @@ def test_kappa_above_max_gives_the_zero_solution() -> None:
 @given(st.integers(0, 10_000))
 def test_woodbury_and_dense_paths_agree(seed: int) -> None:
     design, weights, moments = _problem(seed, n=30, p=12, d=5, cache=True)  # n = 30 < dp = 60
-    dense, woodbury = build_system(design, moments, weights, False), build_system(design, moments, weights, True)
+    everything = torch.arange(12)
+    dense = build_system(design, moments, weights, everything, "dense")
+    woodbury = build_system(design, moments, weights, everything, "woodbury")
+    assert isinstance(build_system(design, moments, weights, everything, "auto"), WoodburySystem)
+    assert isinstance(build_system(design, moments, weights, everything[:4], "auto"), DenseSystem)  # 20 < n
     assert isinstance(dense, DenseSystem) and isinstance(woodbury, WoodburySystem)
     rhs = torch.from_numpy(np.random.default_rng(seed).normal(size=60))
     np.testing.assert_allclose(woodbury.matvec(rhs).numpy(), dense.matvec(rhs).numpy(), rtol=1e-9, atol=1e-10)
@@ -92,7 +103,7 @@ def test_woodbury_and_dense_paths_agree(seed: int) -> None:
         dense.factor(eta)
         woodbury.factor(eta)
         np.testing.assert_allclose(woodbury.solve(rhs).numpy(), dense.solve(rhs).numpy(), rtol=1e-7, atol=1e-8)
-    _, h, _ = moments.profiled_quadratic()
+    h = moments.linear_term()
     zeros = torch.zeros(12, 5, dtype=torch.float64)
     a = admm_solve(dense, h, 0.02, GroupL2Penalty(), zeros, zeros, 0.1, 20_000, 1e-11)
     b = admm_solve(woodbury, h, 0.02, GroupL2Penalty(), zeros, zeros, 0.1, 20_000, 1e-11)
@@ -106,15 +117,24 @@ def test_chunked_and_unchunked_moments_agree(cache: bool) -> None:
     y = torch.from_numpy(np.where(rng.random(301) < 0.4, -1.0, 1.0))
     basis = fit_spline_basis(x, 5, 301).to(torch.device("cpu"), torch.float64)
     coef = torch.from_numpy(rng.normal(scale=0.2, size=35))
-    whole = hq_pass(AdditiveDesign(x, basis, 301, cache=False), y, coef, -0.2, 1.3, True)
-    chunked = hq_pass(AdditiveDesign(x, basis, 17, cache=cache), y, coef, -0.2, 1.3, True)
+    whole_design, chunked_design = AdditiveDesign(x, basis, 301, cache=False), AdditiveDesign(x, basis, 17, cache=cache)
+    whole = hq_pass(whole_design, y, coef, -0.2, 1.3)
+    chunked = hq_pass(chunked_design, y, coef, -0.2, 1.3)
     torch.testing.assert_close(chunked[0], whole[0])
     torch.testing.assert_close(chunked[1], whole[1])
-    for name in ("gram", "phi_w", "phi_wy", "sw", "swy", "swyy"):
+    for name in ("phi_w", "phi_wy", "phi_wf", "sw", "swy", "swyy"):
         torch.testing.assert_close(getattr(chunked[2], name), getattr(whole[2], name))
-    # And the accumulated Gram is the Gram of the explicit weighted design.
+    # The accumulated (working-set) Grams and cross products are those of the explicit weighted design.
     phi = AdditiveDesign(x, basis, 301, cache=True).dense()
-    torch.testing.assert_close(whole[2].gram, phi.T @ (phi * whole[1][:, None]))
+    w = whole[1]
+    subset = torch.tensor([5, 1, 3])
+    columns = chunked_design.columns(subset)
+    torch.testing.assert_close(
+        weighted_gram(chunked_design, w, subset), phi[:, columns].T @ (phi[:, columns] * w[:, None])
+    )
+    torch.testing.assert_close(weighted_gram(chunked_design, w, torch.arange(7)), phi.T @ (phi * w[:, None]))
+    torch.testing.assert_close(weighted_cross(chunked_design, w, coef), phi.T @ (w * (phi @ coef)))
+    torch.testing.assert_close(whole[2].phi_wf, phi.T @ (w * (phi @ coef)))
 
 
 def test_jitter_fallback_factorises_a_singular_system() -> None:

@@ -70,3 +70,27 @@ def test_uniform_init_does_not_produce_nan_when_weights_underflow() -> None:
         model = CorrentropySAM(init="uniform", sigma=0.5, random_state=0, device="cpu").fit(X, y)
     assert np.all(np.isfinite(model.coef_)) and np.isfinite(model.intercept_)
     assert np.all(np.diff(model.objective_path_) <= 1e-12)
+
+
+def test_working_set_gives_the_full_solution_with_smaller_grams(monkeypatch) -> None:
+    from hrr.afr import _hq
+    from hrr.datasets import make_additive_classification
+
+    X, y = make_additive_classification(800, 60, flip=0.1, random_state=4)
+    widths: list[int] = []
+    original = _hq.weighted_gram
+
+    def recording(design, weights, features):
+        widths.append(features.numel())
+        return original(design, weights, features)
+
+    monkeypatch.setattr(_hq, "weighted_gram", recording)
+    kwargs = {"lam": 0.1, "device": "cpu", "tol": 1e-10, "admm_tol": 1e-9, "max_iter": 200}
+    sparse = CorrentropySAM(working_set=True, **kwargs).fit(X, y)
+    assert max(widths) < 60 and set(sparse.selected_features_[:4]) == {0, 1, 2, 3}
+    widths.clear()
+    full = CorrentropySAM(working_set=False, **kwargs).fit(X, y)
+    assert set(widths) == {60}
+    np.testing.assert_allclose(sparse.coef_, full.coef_, atol=1e-5)
+    np.testing.assert_array_equal(sparse.selected_features_, full.selected_features_)
+    assert sparse.objective_path_[-1] == pytest.approx(full.objective_path_[-1], rel=1e-9)

@@ -162,6 +162,20 @@ class PiecewiseCubic:
     def n_columns(self) -> int:
         return self.lower.shape[0] * self.coeffs.shape[2]
 
+    def subset(self, features: Tensor) -> PiecewiseCubic:
+        """The basis of the given features only (in that order)."""
+        n_intervals = self.interior.shape[1] + 1
+        p = self.lower.shape[0]
+        intervals = (features[:, None] * n_intervals + torch.arange(n_intervals, device=features.device)).reshape(-1)
+        return PiecewiseCubic(
+            lower=self.lower[features],
+            upper=self.upper[features],
+            interior=self.interior[features],
+            left=self.left.reshape(p, n_intervals)[features].reshape(-1),
+            width=self.width.reshape(p, n_intervals)[features].reshape(-1),
+            coeffs=self.coeffs[:, intervals],
+        )
+
     def evaluate(self, x: Tensor) -> Tensor:
         """(c, p) rows -> (c, p * out), features major; inputs are clamped to the training range first."""
         clamped = torch.minimum(torch.maximum(x, self.lower), self.upper)

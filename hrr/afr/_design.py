@@ -1,9 +1,10 @@
 """Row-chunked access to the additive design Phi = [Psi_1, ..., Psi_p] (n x dp) and its weighted moments.
 
 A dense Phi for n = 1e6, p = 64, d = 5 is 2.6 GB in float64. Everything the solver needs from the data --
-Phi^T W Phi, Phi^T W y, Phi^T w, sum w, sum w y, sum w y^2 and the C-loss -- is a sum over rows, so it is
-accumulated chunk by chunk and peak memory stays at one chunk plus the (dp x dp) Gram. When the dense
-design is small it is cached instead, so repeated half-quadratic passes skip the spline evaluation.
+Phi^T W Phi (restricted to a working set of features), Phi^T W y, Phi^T w, Phi^T W Phi theta, sum w,
+sum w y, sum w y^2 and the C-loss -- is a sum over rows, so it is accumulated chunk by chunk and peak
+memory stays at one chunk plus the Gram. When the dense design is small it is cached instead, so
+repeated half-quadratic passes skip the spline evaluation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from torch import Tensor
 from hrr.afr._basis import PiecewiseCubic
 from hrr.afr._closs import correntropy_loss, hq_weights
 
-# Target bytes of one chunk of Phi; the spline recursion needs a few chunk-sized temporaries on top.
+# Target bytes of one chunk of Phi; the spline evaluation needs a few chunk-sized temporaries on top.
 _CHUNK_BYTES = 32 * 2**20
 # Cache the dense design when it is at most this large.
 CACHE_BYTES = 512 * 2**20
@@ -34,9 +35,14 @@ class AdditiveDesign:
         self.x = x
         self.basis = basis
         self.chunk_rows = chunk_rows
-        self.n_samples = x.shape[0]
+        self.n_samples, self.n_features = x.shape
         self.n_columns = basis.n_columns
+        self.n_basis = self.n_columns // self.n_features
         self._dense: Tensor | None = self._materialise() if cache else None
+
+    @property
+    def cached(self) -> bool:
+        return self._dense is not None
 
     def _materialise(self) -> Tensor:
         out = torch.empty(self.n_samples, self.n_columns, dtype=self.basis.coeffs.dtype, device=self.x.device)
@@ -48,12 +54,28 @@ class AdditiveDesign:
         for start in range(0, self.n_samples, self.chunk_rows):
             yield slice(start, min(start + self.chunk_rows, self.n_samples))
 
-    def chunks(self) -> Iterator[tuple[slice, Tensor]]:
+    def columns(self, features: Tensor) -> Tensor:
+        """Column indices of Phi that belong to ``features`` (features major)."""
+        offsets = torch.arange(self.n_basis, device=features.device)
+        return (features[:, None] * self.n_basis + offsets).reshape(-1)
+
+    def chunks(self, features: Tensor | None = None) -> Iterator[tuple[slice, Tensor]]:
+        """Row chunks of Phi, restricted to the columns of ``features`` when given."""
+        dtype = self.basis.coeffs.dtype
+        if features is None or features.numel() == self.n_features:
+            for rows in self._row_slices():
+                yield (
+                    rows,
+                    self._dense[rows] if self._dense is not None else self.basis.evaluate(self.x[rows].to(dtype)),
+                )
+            return
+        columns = self.columns(features)
+        sub_basis = self.basis.subset(features)
         for rows in self._row_slices():
             if self._dense is not None:
-                yield rows, self._dense[rows]
+                yield rows, self._dense[rows].index_select(1, columns)
             else:
-                yield rows, self.basis.evaluate(self.x[rows].to(self.basis.coeffs.dtype))
+                yield rows, sub_basis.evaluate(self.x[rows].index_select(1, features).to(dtype))
 
     def dense(self) -> Tensor:
         if self._dense is None:
@@ -67,66 +89,88 @@ class AdditiveDesign:
 
 @dataclass
 class WeightedMoments:
-    """Sums over rows of the weighted design; ``gram`` is None when the Woodbury path does not need it."""
+    """Row sums that define one half-quadratic subproblem (weights fixed at the current iterate)."""
 
-    gram: Tensor | None  # Phi^T W Phi
     phi_w: Tensor  # Phi^T w
     phi_wy: Tensor  # Phi^T W y
+    phi_wf: Tensor  # Phi^T W Phi theta at the iterate the pass was made at
     sw: Tensor
     swy: Tensor
     swyy: Tensor
     n_samples: int
 
-    def profiled_quadratic(self) -> tuple[Tensor | None, Tensor, Tensor]:
-        """(H, h, c) with (1/n) sum_i w_i (y_i - b0 - Phi_i theta)^2 = theta^T H theta / 2 - h^T theta + c
+    @property
+    def _sw(self) -> Tensor:
+        return torch.clamp(self.sw, min=torch.finfo(self.sw.dtype).tiny)
+
+    def linear_term(self) -> Tensor:
+        """h of  (1/n) sum_i w_i (y_i - b0 - Phi_i theta)^2 = theta^T H theta / 2 - h^T theta + const,
         after minimising over the unpenalised intercept b0 (weighted centring)."""
-        sw = torch.clamp(self.sw, min=torch.finfo(self.sw.dtype).tiny)
-        scale = 2.0 / self.n_samples
-        h = scale * (self.phi_wy - self.phi_w * (self.swy / sw))
-        const = (self.swyy - self.swy**2 / sw) / self.n_samples
-        hessian = None
-        if self.gram is not None:
-            hessian = scale * (self.gram - torch.outer(self.phi_w, self.phi_w) / sw)
-            hessian = 0.5 * (hessian + hessian.T)
-        return hessian, h, const
+        return (2.0 / self.n_samples) * (self.phi_wy - self.phi_w * (self.swy / self._sw))
+
+    def hessian(self, gram: Tensor, columns: Tensor) -> Tensor:
+        """H restricted to ``columns``, from the weighted Gram of those columns."""
+        phi_w = self.phi_w[columns]
+        hessian = (2.0 / self.n_samples) * (gram - torch.outer(phi_w, phi_w) / self._sw)
+        return 0.5 * (hessian + hessian.T)
+
+    def hessian_product(self, cross: Tensor, coef: Tensor) -> Tensor:
+        """H coef for all columns, from cross = Phi^T W Phi coef."""
+        return (2.0 / self.n_samples) * (cross - self.phi_w * ((self.phi_w @ coef) / self._sw))
 
     def profiled_intercept(self, coef: Tensor) -> Tensor:
-        sw = torch.clamp(self.sw, min=torch.finfo(self.sw.dtype).tiny)
-        return (self.swy - self.phi_w @ coef) / sw
+        return (self.swy - self.phi_w @ coef) / self._sw
 
 
 def hq_pass(
-    design: AdditiveDesign, y: Tensor, coef: Tensor, intercept: float, sigma: float, need_gram: bool
+    design: AdditiveDesign, y: Tensor, coef: Tensor, intercept: float, sigma: float
 ) -> tuple[Tensor, Tensor, WeightedMoments]:
-    """One fused pass at the current iterate: residuals, mean C-loss (Eq. 8), HQ weights (Eq. 13) and the
-    weighted moments that define the next half-quadratic subproblem.
+    """One pass at the current iterate: residuals, mean C-loss (Eq. 8), HQ weights (Eq. 13) and the
+    O(n dp) moments of the next half-quadratic subproblem (no Gram: see ``weighted_gram``).
 
     Returns (mean C-loss, weights, moments).
     """
     dtype, device = coef.dtype, coef.device
     m = design.n_columns
-    gram = torch.zeros(m, m, dtype=dtype, device=device) if need_gram else None
     phi_w = torch.zeros(m, dtype=dtype, device=device)
     phi_wy = torch.zeros(m, dtype=dtype, device=device)
+    phi_wf = torch.zeros(m, dtype=dtype, device=device)
     loss = torch.zeros((), dtype=dtype, device=device)
     weights = torch.empty_like(y)
     for rows, phi in design.chunks():
         yc = y[rows]
-        residual = yc - (phi @ coef + intercept)
+        linear = phi @ coef
+        residual = yc - (linear + intercept)
         loss += correntropy_loss(residual, sigma).sum()
         w = hq_weights(residual, sigma)
         weights[rows] = w
         phi_w += phi.T @ w
         phi_wy += phi.T @ (w * yc)
-        if gram is not None:
-            gram += phi.T @ (phi * w[:, None])
+        phi_wf += phi.T @ (w * linear)
     moments = WeightedMoments(
-        gram=gram,
         phi_w=phi_w,
         phi_wy=phi_wy,
+        phi_wf=phi_wf,
         sw=weights.sum(),
         swy=(weights * y).sum(),
         swyy=(weights * y * y).sum(),
         n_samples=design.n_samples,
     )
     return loss / design.n_samples, weights, moments
+
+
+def weighted_gram(design: AdditiveDesign, weights: Tensor, features: Tensor) -> Tensor:
+    """Phi_S^T W Phi_S for the columns of ``features`` S, accumulated over row chunks."""
+    width = features.numel() * design.n_basis
+    gram = torch.zeros(width, width, dtype=weights.dtype, device=weights.device)
+    for rows, phi in design.chunks(features):
+        gram.addmm_(phi.T, phi * weights[rows, None])
+    return gram
+
+
+def weighted_cross(design: AdditiveDesign, weights: Tensor, coef: Tensor) -> Tensor:
+    """Phi^T W Phi coef for all columns (one O(n dp) pass; used to check KKT outside a working set)."""
+    out = torch.zeros(design.n_columns, dtype=weights.dtype, device=weights.device)
+    for rows, phi in design.chunks():
+        out += phi.T @ (weights[rows] * (phi @ coef))
+    return out

@@ -79,9 +79,14 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
     accelerate : bool, default=True
         Over-relaxation and residual balancing of eta in ADMM (refactoring only on > 5x changes).
         ``False`` runs Algorithm 1's plain ADMM with fixed eta.
+    working_set : bool, default=True
+        Solve each half-quadratic step on a working set of features (support + worst KKT violators, grown
+        until no group outside violates its optimality condition): the same solution, but only the Gram
+        of the working set is formed. ``False`` forms the full (dp x dp) Gram every step.
     linear_solver : {"auto", "dense", "woodbury"}, default="auto"
         How ADMM solves Eq. (18). ``"woodbury"`` factors an n x n matrix instead of dp x dp (it needs
-        the dense n x dp design in memory); ``"auto"`` uses it when n < dp and that design fits in 512 MiB.
+        the dense n x dp design in memory); ``"auto"`` uses it when n is smaller than the working set's
+        columns and the dense design fits in 512 MiB.
     device : str, default="auto"
         ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     dtype : {"float64", "float32"}, default="float64"
@@ -140,6 +145,7 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         admm_tol: float = 1e-6,
         init: str = "zeros",
         accelerate: bool = True,
+        working_set: bool = True,
         linear_solver: str = "auto",
         device: str = "auto",
         dtype: str = "float64",
@@ -158,6 +164,7 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         self.admm_tol = admm_tol
         self.init = init
         self.accelerate = accelerate
+        self.working_set = working_set
         self.linear_solver = linear_solver
         self.device = device
         self.dtype = dtype
@@ -235,9 +242,8 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         y_t = torch.as_tensor(2.0 * y_index - 1.0, device=device, dtype=dtype)
 
         basis = fit_spline_basis(x_t, self.n_basis, chunk_rows)
-        fits_in_cache = n * m * itemsize <= CACHE_BYTES
-        woodbury = self.linear_solver == "woodbury" or (self.linear_solver == "auto" and n < m and fits_in_cache)
-        design = AdditiveDesign(x_t, basis.to(device, dtype), chunk_rows, cache=fits_in_cache or woodbury)
+        cache = n * m * itemsize <= CACHE_BYTES or self.linear_solver == "woodbury"
+        design = AdditiveDesign(x_t, basis.to(device, dtype), chunk_rows, cache=cache)
 
         coef0 = torch.zeros(p, self.n_basis, device=device, dtype=dtype)
         if self.init == "uniform":
@@ -259,7 +265,8 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
             max_admm_iter=self.max_admm_iter,
             admm_tol=float(self.admm_tol),
             accelerate=bool(self.accelerate),
-            woodbury=woodbury,
+            linear_solver=self.linear_solver,
+            working_set=bool(self.working_set),
             progress=bool(self.verbose),
         )
         if not result.converged:
