@@ -142,3 +142,34 @@ def test_jitter_fallback_factorises_a_singular_system() -> None:
     system = DenseSystem(singular)
     system.factor(0.0)  # H + 0 I is singular; the jitter makes it factorable
     assert torch.isfinite(system.solve(torch.ones(4))).all()
+
+
+@settings(max_examples=8)
+@given(seed=st.integers(0, 10_000), kappa_fraction=st.sampled_from([0.1, 0.3, 0.7]))
+def test_working_set_subproblem_solves_the_full_problem(seed: int, kappa_fraction: float) -> None:
+    from hrr.afr._hq import solve_subproblem
+
+    design, weights, moments = _problem(seed, n=200, p=40, d=3)
+    hessian, h = _quadratic(design, weights, moments)
+    kappa = kappa_fraction * float(h.reshape(40, 3).norm(dim=1).max())
+    zeros = torch.zeros(40, 3, dtype=torch.float64)
+    # moments were taken at a random iterate; the subproblem gradient at coef0 = 0 is just -h, so rebuild
+    # phi_wf for coef0 = 0 (hq_pass contract: moments belong to coef0).
+    moments.phi_wf = torch.zeros_like(moments.phi_wf)
+    step = solve_subproblem(
+        design,
+        moments,
+        weights,
+        penalty=GroupL2Penalty(),
+        kappa=kappa,
+        coef0=zeros,
+        dual0=zeros,
+        eta=0.1,
+        max_admm_iter=20_000,
+        admm_tol=1e-10,
+    )
+    assert step.accepted
+    full = DenseSystem(hessian)
+    assert float(kkt_violation(full, h, kappa, GroupL2Penalty(), step.coef)) < 1e-4
+    reference = _reference_fista(hessian.numpy(), h.numpy(), kappa, GroupL2Penalty(), (40, 3))
+    np.testing.assert_allclose(step.coef.numpy(), reference, atol=1e-5)

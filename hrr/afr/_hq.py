@@ -36,6 +36,16 @@ _MAX_ROUNDS = 50
 
 
 @dataclass
+class SubproblemResult:
+    coef: Tensor  # (p, d), exactly sparse
+    dual: Tensor  # (p, d) scaled ADMM dual, for warm starts
+    eta: float
+    n_admm_iter: int
+    admm_converged: bool
+    accepted: bool  # False when the step would have raised the subproblem objective; coef is then coef0
+
+
+@dataclass
 class HQResult:
     coef: Tensor  # (p, d)
     intercept: float
@@ -82,6 +92,69 @@ def _grow(inside: Tensor, violation: Tensor, tol: float) -> Tensor:
     return grown
 
 
+def solve_subproblem(
+    design: AdditiveDesign,
+    moments: WeightedMoments,
+    weights: Tensor,
+    *,
+    penalty: GroupL2Penalty | L1Penalty,
+    kappa: float,
+    coef0: Tensor,
+    dual0: Tensor,
+    eta: float,
+    max_admm_iter: int,
+    admm_tol: float,
+    accelerate: bool = True,
+    linear_solver: str = "auto",
+    working_set: bool = True,
+) -> SubproblemResult:
+    """One half-quadratic step: the weighted group lasso of Eq. (15) at fixed weights, from (coef0, dual0).
+
+    ``moments`` must come from ``hq_pass`` at ``coef0`` (its ``phi_wf`` gives the gradient there).
+    """
+    h = moments.linear_term()
+    grad = (moments.hessian_product(moments.phi_wf, coef0.reshape(-1)) - h).reshape(coef0.shape)
+    support = torch.any(coef0 != 0, dim=1)
+    inside = (
+        _grow(support, _violations(penalty, coef0, grad, kappa, support), admm_tol)
+        if working_set
+        else torch.ones_like(support)
+    )
+    coef, dual = coef0, dual0  # the ADMM warm start; each round starts from the previous one
+    n_admm, admm_converged = 0, True
+    system = features = columns = None
+    for _round in range(_MAX_ROUNDS):
+        features = torch.nonzero(inside).reshape(-1)
+        if features.numel() == 0:  # theta = 0 satisfies the KKT conditions of this subproblem
+            system = None
+            break
+        system = build_system(design, moments, weights, features, linear_solver)
+        columns = design.columns(features)
+        step = admm_solve(
+            system, h[columns], kappa, penalty, coef[features], dual[features], eta, max_admm_iter, admm_tol, accelerate
+        )
+        n_admm, admm_converged, eta = n_admm + step.n_iter, step.converged, step.eta
+        coef, dual = torch.zeros_like(coef0), torch.zeros_like(dual0)
+        coef[features], dual[features] = step.coef, step.dual
+        if bool(inside.all()):
+            break
+        cross = weighted_cross(design, weights, coef.reshape(-1))
+        step_grad = (moments.hessian_product(cross, coef.reshape(-1)) - h).reshape(coef.shape)
+        violation = _violations(penalty, coef, step_grad, kappa, inside)
+        if float(violation.max()) <= admm_tol:
+            break
+        inside = _grow(inside, violation, admm_tol)
+    # Majorise-minimise guarantee: keep the step only if it did not raise the subproblem objective.
+    # Both iterates are supported inside the final working set, so H_SS is all that is needed.
+    accepted = system is None or bool(
+        subproblem_objective(system, h[columns], kappa, penalty, coef[features])
+        <= subproblem_objective(system, h[columns], kappa, penalty, coef0[features])
+    )
+    if not accepted:
+        coef, dual = coef0, dual0
+    return SubproblemResult(coef, dual, eta, n_admm, admm_converged, accepted)
+
+
 def fit_hq(
     design: AdditiveDesign,
     y: Tensor,
@@ -113,56 +186,25 @@ def fit_hq(
     result.objective_path.append(objective)
     bar = tqdm(total=max_iter, desc="CorrentropySAM HQ", disable=not progress, leave=False)
     for _ in range(max_iter):
-        h = moments.linear_term()
-        grad = (moments.hessian_product(moments.phi_wf, coef.reshape(-1)) - h).reshape(coef.shape)
-        support = torch.any(coef != 0, dim=1)
-        inside = (
-            torch.ones_like(support)
-            if not working_set
-            else _grow(support, _violations(penalty, coef, grad, kappa, support), admm_tol)
+        step = solve_subproblem(
+            design,
+            moments,
+            weights,
+            penalty=penalty,
+            kappa=kappa,
+            coef0=coef,
+            dual0=dual,
+            eta=eta,
+            max_admm_iter=max_admm_iter,
+            admm_tol=admm_tol,
+            accelerate=accelerate,
+            linear_solver=linear_solver,
+            working_set=working_set,
         )
-        step_coef, step_dual = coef, dual  # the ADMM warm start; each round starts from the previous one
-        for _round in range(_MAX_ROUNDS):
-            features = torch.nonzero(inside).reshape(-1)
-            if features.numel() == 0:  # theta = 0 satisfies the KKT conditions of this subproblem
-                system, columns = None, None
-                break
-            system = build_system(design, moments, weights, features, linear_solver)
-            columns = design.columns(features)
-            step = admm_solve(
-                system,
-                h[columns],
-                kappa,
-                penalty,
-                step_coef[features],
-                step_dual[features],
-                eta,
-                max_admm_iter,
-                admm_tol,
-                accelerate,
-            )
-            result.n_admm_iter += step.n_iter
-            result.admm_converged = step.converged
-            eta = step.eta
-            step_coef, step_dual = torch.zeros_like(coef), torch.zeros_like(dual)
-            step_coef[features], step_dual[features] = step.coef, step.dual
-            if bool(inside.all()):
-                break
-            cross = weighted_cross(design, weights, step_coef.reshape(-1))
-            step_grad = (moments.hessian_product(cross, step_coef.reshape(-1)) - h).reshape(coef.shape)
-            violation = _violations(penalty, step_coef, step_grad, kappa, inside)
-            if float(violation.max()) <= admm_tol:
-                break
-            inside = _grow(inside, violation, admm_tol)
+        coef, dual, eta = step.coef, step.dual, step.eta
         result.n_iter += 1
-        # Majorise-minimise guarantee: keep the step only if it did not raise the subproblem objective.
-        # Both iterates are supported inside the final working set, so H_SS is all that is needed.
-        accepted = system is None or bool(
-            subproblem_objective(system, h[columns], kappa, penalty, step_coef[features])
-            <= subproblem_objective(system, h[columns], kappa, penalty, coef[features])
-        )
-        if accepted:
-            coef, dual = step_coef, step_dual
+        result.n_admm_iter += step.n_admm_iter
+        result.admm_converged = step.admm_converged
         intercept = float(moments.profiled_intercept(coef.reshape(-1)))
         loss, weights, moments = hq_pass(design, y, coef.reshape(-1), intercept, sigma)
         new_objective = float(loss + lam * penalty.value(coef))
@@ -170,7 +212,7 @@ def fit_hq(
         bar.update(1)
         bar.set_postfix(objective=f"{new_objective:.6g}", groups=int(torch.any(coef != 0, dim=1).sum()))
         # A rejected step means ADMM could not improve on theta_t: a fixed point up to the ADMM tolerance.
-        if not accepted or objective - new_objective <= tol * max(1.0, abs(objective)):
+        if not step.accepted or objective - new_objective <= tol * max(1.0, abs(objective)):
             result.converged = True
             break
         objective = new_objective
