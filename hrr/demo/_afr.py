@@ -79,7 +79,7 @@ def run_afr_demo(out_dir: str | Path, quick: bool = False, progress: bool = True
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    n_train, n_features = (800, 50) if quick else (2000, 100)
+    n_train, n_features = (1000, 50) if quick else (2000, 100)
     flips = (0.0, 0.3) if quick else (0.0, 0.2, 0.3)
     jobs = [(task, f) for task in ("additive", "breast_cancer") for f in flips]
     rows: list[AFRRow] = []
@@ -96,7 +96,8 @@ def run_afr_demo(out_dir: str | Path, quick: bool = False, progress: bool = True
     for task, flip in tqdm(jobs, desc="hrr demo: AFR", disable=not progress):
         if task == "additive":
             X, y = make_additive_classification(n_train, n_features, flip=flip, random_state=seed)
-            row, model = _compare(task, flip, X, y, X_test, y_test, lam=0.1, informative=range(4))
+            # Noise groups' gradients shrink like 1/sqrt(n), so does the lambda that keeps them out.
+            row, model = _compare(task, flip, X, y, X_test, y_test, lam=4.5 / np.sqrt(n_train), informative=range(4))
         else:
             row, model = _compare(task, flip, Xc_train, _flip(yc_train, flip, rng), Xc_test, yc_test, lam=0.02)
         rows.append(row)
