@@ -87,7 +87,9 @@ def test_working_set_gives_the_full_solution_with_smaller_grams(monkeypatch) -> 
     monkeypatch.setattr(_hq, "weighted_gram", recording)
     kwargs = {"lam": 0.1, "device": "cpu", "tol": 1e-10, "admm_tol": 1e-9, "max_iter": 200}
     sparse = CorrentropySAM(working_set=True, **kwargs).fit(X, y)
-    assert max(widths) < 60 and set(sparse.selected_features_[:4]) == {0, 1, 2, 3}
+    # Only the first step (from theta = 0, where most groups violate) may need all groups.
+    assert all(w < 30 for w in widths[1:]) and len(widths) > 2
+    assert set(sparse.selected_features_[:4]) == {0, 1, 2, 3}
     widths.clear()
     full = CorrentropySAM(working_set=False, **kwargs).fit(X, y)
     assert set(widths) == {60}

@@ -14,8 +14,8 @@ Working sets. Forming the full weighted Gram costs O(n (dp)^2) per half-quadrati
 feature selection most groups stay at zero. Each step therefore solves the subproblem on a working set S
 (the current support plus the groups that violate the optimality condition most), then checks the KKT
 condition of every group outside S with one O(n dp) pass and grows S until no group violates it. The
-result is the solution of the full subproblem; only the Gram of S is ever formed. When S would cover half
-of the groups or more, all groups are used at once.
+result is the solution of the full subproblem; only the Gram of S is ever formed. When S and the violators
+together cover half of the groups or more, all groups are used at once.
 """
 
 from __future__ import annotations
@@ -81,14 +81,15 @@ def _violations(
 
 
 def _grow(inside: Tensor, violation: Tensor, tol: float) -> Tensor:
-    """Add the worst violators (at least 10, or as many as S already has); all groups once S reaches half."""
-    candidates = int((violation > tol).sum())
-    budget = min(candidates, max(_MIN_GROWTH, int(inside.sum())))
+    """Add the worst violators (at least 10, or as many as S already has). Use all groups at once when S and
+    every violator together reach half of them: a dense solution gains nothing from growing rounds."""
+    violating = violation > tol
+    if 2 * int((inside | violating).sum()) >= inside.numel():
+        return torch.ones_like(inside)
+    budget = min(int(violating.sum()), max(_MIN_GROWTH, int(inside.sum())))
     grown = inside.clone()
     if budget:
         grown[torch.topk(violation, budget).indices] = True
-    if 2 * int(grown.sum()) >= grown.numel():
-        grown[:] = True
     return grown
 
 
