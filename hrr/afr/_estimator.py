@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hrr._device import resolve_device, resolve_dtype
 from hrr._io import atomic_path
+from hrr._memory import pin_mmap_threshold
 from hrr.afr._basis import SplineBasis, fit_spline_basis
 from hrr.afr._design import CACHE_BYTES, AdditiveDesign, auto_chunk_rows
 from hrr.afr._hq import fit_hq
@@ -243,6 +244,8 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
 
         basis = fit_spline_basis(x_t, self.n_basis, chunk_rows)
         cache = n * m * itemsize <= CACHE_BYTES or self.linear_solver == "woodbury"
+        if not cache:
+            pin_mmap_threshold()  # streaming: make freed chunk buffers go back to the OS
         design = AdditiveDesign(x_t, basis.to(device, dtype), chunk_rows, cache=cache)
 
         coef0 = torch.zeros(p, self.n_basis, device=device, dtype=dtype)
