@@ -19,7 +19,7 @@ from hrr.afr._basis import PiecewiseCubic
 from hrr.afr._closs import correntropy_loss, hq_weights
 
 # Target bytes of one chunk of Phi; the spline evaluation needs a few chunk-sized temporaries on top.
-_CHUNK_BYTES = 32 * 2**20
+_CHUNK_BYTES = 8 * 2**20
 # Cache the dense design when it is at most this large.
 CACHE_BYTES = 512 * 2**20
 

@@ -93,7 +93,7 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
     dtype : {"float64", "float32"}, default="float64"
         Working precision of the solver.
     chunk_size : int or None, default=None
-        Rows per chunk when accumulating the weighted Gram matrix; None picks ~32 MiB chunks.
+        Rows per chunk when accumulating the weighted Gram matrix; None picks ~8 MiB chunks.
     random_state : int, RandomState or None, default=None
         Seed for ``init="uniform"``.
     verbose : bool, default=False
