@@ -100,26 +100,27 @@ class WeightedMoments:
     n_samples: int
 
     @property
-    def _sw(self) -> Tensor:
+    def sw_safe(self) -> Tensor:
+        """sum w, kept away from 0 (weights can all underflow far from a fit)."""
         return torch.clamp(self.sw, min=torch.finfo(self.sw.dtype).tiny)
 
     def linear_term(self) -> Tensor:
         """h of  (1/n) sum_i w_i (y_i - b0 - Phi_i theta)^2 = theta^T H theta / 2 - h^T theta + const,
         after minimising over the unpenalised intercept b0 (weighted centring)."""
-        return (2.0 / self.n_samples) * (self.phi_wy - self.phi_w * (self.swy / self._sw))
+        return (2.0 / self.n_samples) * (self.phi_wy - self.phi_w * (self.swy / self.sw_safe))
 
     def hessian(self, gram: Tensor, columns: Tensor) -> Tensor:
         """H restricted to ``columns``, from the weighted Gram of those columns."""
         phi_w = self.phi_w[columns]
-        hessian = (2.0 / self.n_samples) * (gram - torch.outer(phi_w, phi_w) / self._sw)
+        hessian = (2.0 / self.n_samples) * (gram - torch.outer(phi_w, phi_w) / self.sw_safe)
         return 0.5 * (hessian + hessian.T)
 
     def hessian_product(self, cross: Tensor, coef: Tensor) -> Tensor:
         """H coef for all columns, from cross = Phi^T W Phi coef."""
-        return (2.0 / self.n_samples) * (cross - self.phi_w * ((self.phi_w @ coef) / self._sw))
+        return (2.0 / self.n_samples) * (cross - self.phi_w * ((self.phi_w @ coef) / self.sw_safe))
 
     def profiled_intercept(self, coef: Tensor) -> Tensor:
-        return (self.swy - self.phi_w @ coef) / self._sw
+        return (self.swy - self.phi_w @ coef) / self.sw_safe
 
 
 def hq_pass(

@@ -66,8 +66,7 @@ def build_system(
     )
     if not use_woodbury:
         return DenseSystem(moments.hessian(weighted_gram(design, weights, features), columns))
-    sw = torch.clamp(moments.sw, min=torch.finfo(moments.sw.dtype).tiny)
-    centred = design.dense().index_select(1, columns) - moments.phi_w[columns] / sw
+    centred = design.dense().index_select(1, columns) - moments.phi_w[columns] / moments.sw_safe
     return WoodburySystem(centred * torch.sqrt(weights * (2.0 / design.n_samples))[:, None])
 
 
@@ -114,7 +113,11 @@ def solve_subproblem(
     ``moments`` must come from ``hq_pass`` at ``coef0`` (its ``phi_wf`` gives the gradient there).
     """
     h = moments.linear_term()
-    grad = (moments.hessian_product(moments.phi_wf, coef0.reshape(-1)) - h).reshape(coef0.shape)
+
+    def gradient(cross: Tensor, coef: Tensor) -> Tensor:  # H coef - h, from cross = Phi^T W Phi coef
+        return (moments.hessian_product(cross, coef.reshape(-1)) - h).reshape(coef.shape)
+
+    grad = gradient(moments.phi_wf, coef0)
     support = torch.any(coef0 != 0, dim=1)
     inside = (
         _grow(support, _violations(penalty, coef0, grad, kappa, support), admm_tol)
@@ -139,8 +142,7 @@ def solve_subproblem(
         coef[features], dual[features] = step.coef, step.dual
         if bool(inside.all()):
             break
-        cross = weighted_cross(design, weights, coef.reshape(-1))
-        step_grad = (moments.hessian_product(cross, coef.reshape(-1)) - h).reshape(coef.shape)
+        step_grad = gradient(weighted_cross(design, weights, coef.reshape(-1)), coef)
         violation = _violations(penalty, coef, step_grad, kappa, inside)
         if float(violation.max()) <= admm_tol:
             break
