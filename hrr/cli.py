@@ -1,36 +1,20 @@
-"""Command line: ``hrr demo`` (grows with the library)."""
+"""Command line entry point ``hrr``; each subcommand lives in its own module under :mod:`hrr._cli`."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
-
-def _demo(args: argparse.Namespace) -> int:
-    from hrr.demo import run_afr_demo
-    from hrr.demo._afr import format_afr_table
-
-    out = Path(args.out)
-    start = time.perf_counter()
-    rows = run_afr_demo(out, quick=args.quick, progress=not args.quiet, seed=args.seed)
-    print("\nAFR: CorrentropySAM vs LogisticRegression on the same spline basis (clean test labels)\n")
-    print(format_afr_table(rows))
-    print(f"\nReport and component plots written to {out.resolve()} ({time.perf_counter() - start:.1f} s)")
-    return 0
+from hrr._cli import SUBCOMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hrr", description="HRR generated-image detection toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the built-in end-to-end demo on packaged data (no downloads)")
-    demo.add_argument("--out", default="hrr-demo-output", help="output folder (default: %(default)s)")
-    demo.add_argument("--quick", action="store_true", help="smaller sizes for a fast check")
-    demo.add_argument("--quiet", action="store_true", help="no progress bars")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    demo.set_defaults(func=_demo)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"hrr._cli.{name}").add_parser(sub)
     return parser
 
 
