@@ -1,0 +1,193 @@
+"""The finished HRR detector (Fig. 2): backbone features, refined by AFR when present, as a probability of
+"generated". A run folder holds everything needed to reload it and predict."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+import hrr
+from hrr._device import resolve_device
+from hrr._images import check_image_array, check_image_batch, list_images, load_image_or_none
+from hrr._io import atomic_path
+from hrr.afr import CorrentropySAM
+from hrr.detect._model import Detector
+from hrr.detect._train import save_model_weights
+
+_META = "detector.json"
+_WEIGHTS = "model.safetensors"
+_AFR = "afr.safetensors"
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectionResult:
+    """One file's verdict: probability of "generated", the label at ``threshold``, or why it could not be read."""
+
+    path: str
+    probability: float | None
+    generated: bool | None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class HRRDetector:
+    """Backbone + (optional) AFR refinement: the detector users load and query.
+
+    Parameters
+    ----------
+    model : Detector
+        The trained network.
+    refiner : CorrentropySAM, optional
+        AFR fitted on ``model``'s features; when absent the network's own head gives the probability.
+    threshold : float, default=0.5
+        Probability above which an image is called generated.
+    max_side : int, default=2048
+        Larger images are center-cropped to this side before inference (cropping keeps pixel-level traces that
+        resizing would destroy; it bounds memory on huge files).
+    device : "auto", "cpu" or "cuda"
+    batch_size : int, default=16
+
+    Examples
+    --------
+    >>> import torch
+    >>> det = HRRDetector(Detector("resnet18"), device="cpu")
+    >>> det.predict_proba(torch.rand(2, 3, 64, 64)).shape
+    (2,)
+    """
+
+    def __init__(self, model: Detector, refiner: CorrentropySAM | None = None, *, threshold: float = 0.5,
+                 max_side: int = 2048, device: str | torch.device = "auto", batch_size: int = 16) -> None:
+        if not isinstance(model, nn.Module) or not hasattr(model, "forward_features"):
+            raise TypeError(f"model must be an hrr.Detector (or provide forward_features); got {type(model).__name__}")
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1); got {threshold!r}")
+        if max_side < 32:
+            raise ValueError(f"max_side must be at least 32 pixels; got {max_side!r}")
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.refiner = refiner
+        self.threshold = float(threshold)
+        self.max_side = int(max_side)
+        self.batch_size = int(batch_size)
+
+    # ---------------------------------------------------------------- inference on arrays / tensors
+    def _as_batch(self, images: torch.Tensor | np.ndarray | Sequence[np.ndarray]) -> list[torch.Tensor]:
+        if isinstance(images, torch.Tensor):
+            check_image_batch(images, "images")
+            return list(images.split(self.batch_size))
+        arrays = [images] if isinstance(images, np.ndarray) and images.ndim == 3 else list(images)
+        return [torch.from_numpy(check_image_array(a, f"images[{i}]")).permute(2, 0, 1)[None]
+                for i, a in enumerate(arrays)]
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor | np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """Backbone features (n, D) of images: a float tensor (B, 3, H, W) in [0, 1], or numpy HxWx3 arrays."""
+        out = [self.model.forward_features(b.to(self.device, torch.float32)).float().cpu().numpy()
+               for b in self._as_batch(images)]
+        return np.concatenate(out)
+
+    @torch.no_grad()
+    def predict_proba(self, images: torch.Tensor | np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """Probability that each image is generated.
+
+        Parameters
+        ----------
+        images : torch.Tensor (B, 3, H, W) float in [0, 1], or numpy HxWx3 float in [0, 1], or a list of those arrays
+            (list items may differ in size).
+        """
+        probs = []
+        for batch in self._as_batch(images):
+            logits, feats = self.model.forward_with_features(batch.to(self.device, torch.float32))
+            if self.refiner is None:
+                probs.append(torch.sigmoid(logits.float()).cpu().numpy())
+            else:
+                probs.append(self.refiner.predict_proba(feats.float().cpu().numpy())[:, 1])
+        return np.concatenate(probs)
+
+    def _crop(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        top, left = max(0, (h - self.max_side) // 2), max(0, (w - self.max_side) // 2)
+        return image[top:top + self.max_side, left:left + self.max_side]
+
+    def predict_paths(self, paths: str | os.PathLike | Iterable[str | os.PathLike], *, progress: bool = True
+                      ) -> list[DetectionResult]:
+        """One :class:`DetectionResult` per image file; folders are searched recursively.
+
+        Unreadable, corrupt or oversized files get a result with ``error`` set instead of stopping the run.
+        """
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        files: list[Path] = []
+        results: list[DetectionResult] = []
+        for p in paths:
+            p = Path(p)
+            if p.is_dir():
+                files.extend(list_images(p))
+            elif p.exists():
+                files.append(p)
+            else:
+                results.append(DetectionResult(str(p), None, None, "file not found"))
+        for f in tqdm(files, desc="detect", disable=not progress, leave=False):
+            image, reason = load_image_or_none(f)
+            if image is None:
+                results.append(DetectionResult(str(f), None, None, reason))
+                continue
+            try:
+                prob = float(self.predict_proba(self._crop(image))[0])
+            except (RuntimeError, ValueError) as exc:  # e.g. too small for the backbone, out of memory
+                results.append(DetectionResult(str(f), None, None, f"inference failed: {exc}"))
+                continue
+            results.append(DetectionResult(str(f), prob, prob >= self.threshold))
+        return results
+
+    # ---------------------------------------------------------------- run folder
+    def save(self, run_dir: str | os.PathLike) -> None:
+        """Write ``detector.json``, ``model.safetensors`` and (with AFR) ``afr.safetensors`` into ``run_dir``."""
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        backbone = getattr(self.model, "backbone_name", None)
+        meta = {"hrr_version": hrr.__version__, "backbone": backbone, "feature_dim": self.model.feature_dim,
+                "normalize": self.model.normalize, "threshold": self.threshold, "max_side": self.max_side,
+                "afr": self.refiner is not None}
+        save_model_weights(self.model, run_dir / _WEIGHTS)
+        if self.refiner is not None:
+            self.refiner.save(run_dir / _AFR)
+        elif (run_dir / _AFR).exists():
+            (run_dir / _AFR).unlink()
+        with atomic_path(run_dir / _META) as tmp:
+            Path(tmp).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike, *, backbone: nn.Module | None = None, device: str = "auto",
+             use_afr: bool = True, **kwargs: Any) -> HRRDetector:
+        """Reload a detector from a run folder (no code is executed: safetensors + JSON only).
+
+        ``backbone`` must be given when the run was trained with a custom ``nn.Module``.
+        """
+        run_dir = Path(run_dir)
+        meta_path = run_dir / _META
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{run_dir} is not an hrr run folder: {_META} is missing")
+        meta = json.loads(meta_path.read_text())
+        if meta["backbone"] is None and backbone is None:
+            raise ValueError(f"the run in {run_dir} used a custom backbone; pass the same nn.Module as backbone=")
+        model = Detector(backbone if backbone is not None else meta["backbone"], feature_dim=meta["feature_dim"],
+                         normalize=meta["normalize"])
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(run_dir / _WEIGHTS)))
+        refiner = CorrentropySAM.load(run_dir / _AFR) if (use_afr and meta["afr"]) else None
+        kwargs.setdefault("threshold", meta["threshold"])
+        kwargs.setdefault("max_side", meta["max_side"])
+        return cls(model, refiner, device=device, **kwargs)

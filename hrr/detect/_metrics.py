@@ -1,0 +1,363 @@
+"""Detection metrics in the ForenSynths convention, per-generator tables, and their markdown/CSV/JSON/plot output.
+
+Convention (CNNDetection ``eval.py``/``validate.py``, used by every peer): "fake" is the positive class;
+accuracy is taken at a fixed threshold on the probability of "generated" (an image counts as fake when
+``prob > threshold``); AP is scikit-learn's ``average_precision_score`` with fakes positive; the "mean" row of
+a table is the unweighted mean over groups (generators), not a pooled score.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from hrr._io import atomic_path
+
+__all__ = [
+    "METRIC_KEYS",
+    "detection_metrics",
+    "per_group_table",
+    "plot_pr_curves",
+    "to_csv",
+    "to_json",
+    "to_markdown",
+]
+
+METRIC_KEYS: tuple[str, ...] = ("acc", "ap", "real_acc", "fake_acc", "auc")
+"""Score columns (fractions in [0, 1]; NaN where undefined)."""
+
+_IMAGE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg")
+
+
+def _check_inputs(y_true: Any, prob: Any, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true)
+    p = np.asarray(prob, dtype=np.float64) if not isinstance(prob, np.ndarray) else prob.astype(np.float64)
+    if y.ndim != 1 or p.ndim != 1:
+        raise ValueError(f"y_true and prob must be 1-D arrays of equal length; got shapes {y.shape} and {p.shape}")
+    if y.shape[0] != p.shape[0]:
+        raise ValueError(f"y_true and prob must have equal length; got {y.shape[0]} and {p.shape[0]}")
+    if y.shape[0] == 0:
+        raise ValueError("y_true and prob are empty; need at least one prediction")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"y_true must hold 0 (real) and 1 (fake) only; got values {np.unique(y)[:10].tolist()}")
+    if not np.isfinite(p).all() or p.min() < 0.0 or p.max() > 1.0:
+        raise ValueError(
+            "prob must hold finite probabilities of 'generated' in [0, 1] (apply a sigmoid to logits); "
+            f"got values in [{np.nanmin(p):.4g}, {np.nanmax(p):.4g}]"
+            + (" with NaN/inf" if not np.isfinite(p).all() else "")
+        )
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a number in [0, 1]; got {threshold!r}")
+    return y.astype(np.int64), p
+
+
+def detection_metrics(y_true: Any, prob: Any, threshold: float = 0.5) -> dict[str, float | int]:
+    """Accuracy, AP, real/fake accuracy and ROC-AUC of "probability of generated" scores.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n,)
+        0 for real, 1 for fake / generated.
+    prob : array-like of float, shape (n,)
+        Predicted probability that each image is generated, in [0, 1].
+    threshold : float, default 0.5
+        An image is predicted fake when ``prob > threshold`` (CNNDetection's rule).
+
+    Returns
+    -------
+    dict
+        ``n``, ``n_real``, ``n_fake`` (ints) and ``acc``, ``ap``, ``real_acc``, ``fake_acc``, ``auc`` (floats in
+        [0, 1]). When only one class is present, ``ap`` and ``auc`` are NaN (undefined: sklearn's AP would be
+        0 or 1 whatever the scores), and ``real_acc`` (no reals) or ``fake_acc`` (no fakes) is NaN;
+        ``acc`` is always defined.
+
+    Raises
+    ------
+    ValueError
+        Empty or unequal inputs, labels other than 0/1, probabilities outside [0, 1] or not finite.
+
+    Examples
+    --------
+    >>> m = detection_metrics([0, 0, 1, 1], [0.1, 0.6, 0.7, 0.9])
+    >>> m["acc"], m["real_acc"], m["fake_acc"], m["ap"]
+    (0.75, 0.5, 1.0, 1.0)
+    """
+    y, p = _check_inputs(y_true, prob, threshold)
+    pred = (p > threshold).astype(np.int64)
+    correct = pred == y
+    n_real, n_fake = int((y == 0).sum()), int((y == 1).sum())
+    both = n_real > 0 and n_fake > 0
+    return {
+        "n": int(y.shape[0]),
+        "n_real": n_real,
+        "n_fake": n_fake,
+        "acc": float(correct.mean()),
+        "ap": float(average_precision_score(y, p)) if both else math.nan,
+        "real_acc": float(correct[y == 0].mean()) if n_real else math.nan,
+        "fake_acc": float(correct[y == 1].mean()) if n_fake else math.nan,
+        "auc": float(roc_auc_score(y, p)) if both else math.nan,
+    }
+
+
+def per_group_table(
+    y_true: Any,
+    prob: Any,
+    groups: Sequence[str] | np.ndarray,
+    threshold: float = 0.5,
+    *,
+    order: Sequence[str] | None = None,
+    pooled: bool = False,
+) -> list[dict[str, Any]]:
+    """One row of :func:`detection_metrics` per group (generator), then the unweighted ``"mean"`` row.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n,)
+        0 real, 1 fake.
+    prob : array-like of float, shape (n,)
+        Probability of "generated" in [0, 1].
+    groups : sequence of str, shape (n,)
+        Group (generator) of each prediction.
+    threshold : float, default 0.5
+        Decision threshold for the accuracies.
+    order : sequence of str, optional
+        Row order (e.g. the paper's generator order); must list exactly the groups present. Default: order of
+        first appearance.
+    pooled : bool, default False
+        Also append an ``"all"`` row computed on all predictions pooled.
+
+    Returns
+    -------
+    list of dict
+        Rows ``{"group", "n", "n_real", "n_fake", "acc", "ap", "real_acc", "fake_acc", "auc"}``. In the
+        ``"mean"`` row each score is the mean over the groups where it is defined (NaN-skipping: a real-only
+        group adds to the mean accuracy but not to the mean AP) and counts are totals.
+
+    Examples
+    --------
+    >>> rows = per_group_table([0, 1, 0, 1], [0.2, 0.9, 0.6, 0.7], ["a", "a", "b", "b"])
+    >>> [(r["group"], r["acc"]) for r in rows]
+    [('a', 1.0), ('b', 0.5), ('mean', 0.75)]
+    """
+    y, p = _check_inputs(y_true, prob, threshold)
+    g = np.asarray([str(x) for x in groups], dtype=object)
+    if g.shape != y.shape:
+        raise ValueError(f"groups must have one entry per prediction ({y.shape[0]}); got {g.shape[0]}")
+    present = list(dict.fromkeys(g.tolist()))
+    reserved = {"mean", "all"} & set(present)
+    if reserved:
+        raise ValueError(f"group names {sorted(reserved)} are reserved for summary rows; rename those groups")
+    if order is not None:
+        order = [str(o) for o in order]
+        if sorted(order) != sorted(present):
+            raise ValueError(f"order must list exactly the groups present {sorted(present)}; got {list(order)}")
+        present = order
+    rows: list[dict[str, Any]] = []
+    for name in present:
+        mask = g == name
+        rows.append({"group": name, **detection_metrics(y[mask], p[mask], threshold)})
+    mean_row: dict[str, Any] = {"group": "mean"}
+    for key in ("n", "n_real", "n_fake"):
+        mean_row[key] = int(sum(r[key] for r in rows))
+    for key in METRIC_KEYS:
+        values = [r[key] for r in rows if not math.isnan(r[key])]
+        mean_row[key] = float(np.mean(values)) if values else math.nan
+    rows.append(mean_row)
+    if pooled:
+        rows.append({"group": "all", **detection_metrics(y, p, threshold)})
+    return rows
+
+
+def _is_score_column(name: str) -> bool:
+    return name.split("/")[-1] in METRIC_KEYS
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(k for r in rows for k in r))
+
+
+def _check_rows(rows: Any) -> list[Mapping[str, Any]]:
+    if isinstance(rows, Mapping) or not isinstance(rows, Sequence) or not all(isinstance(r, Mapping) for r in rows):
+        raise TypeError(f"rows must be a list of dicts (e.g. from per_group_table); got {type(rows).__name__}")
+    if not rows:
+        raise ValueError("rows is empty; nothing to write")
+    return list(rows)
+
+
+def to_markdown(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str] | None = None,
+    *,
+    percent: bool = True,
+    digits: int = 2,
+) -> str:
+    """Render rows as a GitHub markdown table.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        E.g. from :func:`per_group_table`.
+    columns : sequence of str, optional
+        Columns to show, in order. Default: every key, in order of first appearance.
+    percent : bool, default True
+        Show score columns (``acc``, ``ap``, ``real_acc``, ``fake_acc``, ``auc``, or ``<name>/<score>``) as
+        percentages, like the papers' tables.
+    digits : int, default 2
+        Decimals of floats.
+
+    Returns
+    -------
+    str
+        The table; NaN shows as ``n/a``.
+
+    Examples
+    --------
+    >>> print(to_markdown([{"group": "a", "acc": 0.5}]))
+    | group | acc |
+    |---|---:|
+    | a | 50.00 |
+    """
+    rows = _check_rows(rows)
+    cols = list(columns) if columns is not None else _columns(rows)
+
+    def cell(col: str, value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, (float, np.floating)):
+            if math.isnan(value):
+                return "n/a"
+            scaled = 100.0 * value if percent and _is_score_column(col) else float(value)
+            return f"{scaled:.{digits}f}"
+        return str(value).replace("|", "\\|")
+
+    numeric = [all(isinstance(r.get(c), (int, float, np.number)) or r.get(c) is None for r in rows) for c in cols]
+    lines = [
+        "| " + " | ".join(cols) + " |",
+        "|" + "|".join("---:" if num else "---" for num in numeric) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(c, r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def to_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Write rows as CSV (atomically; NaN written as an empty cell). Returns the path.
+
+    Examples
+    --------
+    >>> to_csv(per_group_table(y, prob, groups), "results/metrics.csv")  # doctest: +SKIP
+    """
+    rows = _check_rows(rows)
+    target = Path(path)
+    with atomic_path(target) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=_columns(rows))
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: ("" if _plain(v) is None else _plain(v)) for k, v in r.items()})
+    return target
+
+
+def to_json(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Write rows as a JSON list of objects (atomically; NaN written as ``null``). Returns the path.
+
+    Examples
+    --------
+    >>> to_json(per_group_table(y, prob, groups), "results/metrics.json")  # doctest: +SKIP
+    """
+    rows = _check_rows(rows)
+    target = Path(path)
+    data = [{k: _plain(v) for k, v in r.items()} for r in rows]
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return target
+
+
+def _image_format(path: Path) -> str:
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in _IMAGE_FORMATS:
+        raise ValueError(f"path must end in one of {', '.join('.' + f for f in _IMAGE_FORMATS)}; got {str(path)!r}")
+    return fmt
+
+
+def plot_pr_curves(
+    y_true: Any,
+    prob: Any,
+    groups: Sequence[str] | np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+) -> Path:
+    """Save one precision-recall curve per group (fake = positive) to an image file, atomically.
+
+    Groups holding a single class have no PR curve; they are listed in the legend as "n/a".
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n,)
+    prob : array-like of float, shape (n,)
+        Probability of "generated" in [0, 1].
+    groups : sequence of str, shape (n,)
+    path : str or path-like
+        Output file; the format follows the suffix (.png, .pdf, .svg, .jpg).
+    title : str, optional
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> plot_pr_curves(y, prob, groups, "results/pr.png")  # doctest: +SKIP
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from sklearn.metrics import precision_recall_curve
+
+    y, p = _check_inputs(y_true, prob, 0.5)
+    g = np.asarray([str(x) for x in groups], dtype=object)
+    if g.shape != y.shape:
+        raise ValueError(f"groups must have one entry per prediction ({y.shape[0]}); got {g.shape[0]}")
+    target = Path(path)
+    fmt = _image_format(target)
+    # A bare Figure (not pyplot) keeps no global state and works in threads and headless processes.
+    fig = Figure(figsize=(6.0, 5.0))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for name in dict.fromkeys(g.tolist()):
+        mask = g == name
+        yg, pg = y[mask], p[mask]
+        if yg.min() == yg.max():
+            ax.plot([], [], label=f"{name} (AP n/a: one class)")
+            continue
+        precision, recall, _ = precision_recall_curve(yg, pg)
+        ax.step(recall, precision, where="post", label=f"{name} (AP {100 * average_precision_score(yg, pg):.1f})")
+    ax.set_xlabel("recall (fake)")
+    ax.set_ylabel("precision (fake)")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=120)
+    return target

@@ -1,0 +1,27 @@
+"""Run by test_detect_train.py under torch.distributed.run (2 CPU processes, gloo)."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import torch
+import torch.distributed as dist
+from _detect_data import TinyBackbone
+
+from hrr import Detector, TrainConfig
+from hrr.data import scan_dataset
+from hrr.detect import train_detector
+
+root = Path(sys.argv[1])
+torch.manual_seed(0)
+m = Detector(TinyBackbone())
+r = train_detector(m, scan_dataset(root / "train"), root / "run", val_samples=scan_dataset(root / "val"),
+                   config=TrainConfig(epochs=2, batch_size=4, crop_size=32, blur_prob=0, jpeg_prob=0, lr=1e-2),
+                   progress=False)
+w = m.head.weight.detach().clone()
+gathered = [torch.zeros_like(w) for _ in range(dist.get_world_size())]
+dist.all_gather(gathered, w)
+if dist.get_rank() == 0:
+    same = all(torch.equal(g, w) for g in gathered)
+    print(json.dumps({"world": dist.get_world_size(), "same": same, "epochs": r.epochs_run}))
