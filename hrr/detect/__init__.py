@@ -14,10 +14,27 @@ HRRDetector, DetectionResult
     The finished detector (network + AFR) with a run folder to save/load and per-file predictions.
 fit_hrr, run_ablation
     End-to-end training and the baseline / w/o AFR / w/o MSR / HRR ablation (Table IV).
+evaluate, EvalResult, multiscale_table, robustness_sweep, SweepResult
+    Per-generator Acc / AP (Tables II-IV), the multi-scale table (Table V) and JPEG / blur / scale sweeps.
+detection_metrics, per_group_table, best_threshold, to_markdown, to_csv, to_json, plot_pr_curves
+    Metrics with the field's conventions (Acc at p > 0.5, AP with generated = positive, unweighted mean row).
+class_activation_maps, save_cam_grid
+    Grad-CAM / HiResCAM maps of a detector and the Fig. 4 picture grid.
 """
 
+from hrr.detect._cam import class_activation_maps, save_cam_grid
 from hrr.detect._detector import DetectionResult, HRRDetector
+from hrr.detect._evaluate import EvalResult, SweepResult, evaluate, multiscale_table, robustness_sweep
 from hrr.detect._kl import HRRLoss, KLSeparationLoss
+from hrr.detect._metrics import (
+    best_threshold,
+    detection_metrics,
+    per_group_table,
+    plot_pr_curves,
+    to_csv,
+    to_json,
+    to_markdown,
+)
 from hrr.detect._model import Detector
 from hrr.detect._pipeline import ABLATION_VARIANTS, AblationResult, fit_hrr, run_ablation
 from hrr.detect._refine import extract_features, fit_refiner
@@ -28,14 +45,28 @@ __all__ = [
     "AblationResult",
     "DetectionResult",
     "Detector",
+    "EvalResult",
     "HRRDetector",
     "HRRLoss",
     "KLSeparationLoss",
+    "SweepResult",
     "TrainConfig",
     "TrainResult",
+    "best_threshold",
+    "class_activation_maps",
+    "detection_metrics",
+    "evaluate",
     "extract_features",
     "fit_hrr",
     "fit_refiner",
+    "multiscale_table",
+    "per_group_table",
+    "plot_pr_curves",
+    "robustness_sweep",
     "run_ablation",
+    "save_cam_grid",
+    "to_csv",
+    "to_json",
+    "to_markdown",
     "train_detector",
 ]

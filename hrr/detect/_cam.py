@@ -203,13 +203,18 @@ def class_activation_maps(
     height, width = images.shape[-2:]
     captured: list[torch.Tensor] = []
 
-    def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+    def hook(_module: nn.Module, _inputs: Any, output: Any) -> torch.Tensor:
         if not isinstance(output, torch.Tensor) or output.ndim != 4:
             raise ValueError(
                 f"target_layer {type(_module).__name__} must output a (B, C, h, w) tensor; "
                 f"got {type(output).__name__}{'' if not isinstance(output, torch.Tensor) else tuple(output.shape)}"
             )
+        if not output.requires_grad:
+            # Frozen layers below: make the activation itself the leaf we differentiate with respect to, so
+            # neither the input nor any parameter has to require gradients.
+            output = output.detach().requires_grad_(True)
         captured.append(output)
+        return output
 
     flags = [(m, m.training) for m in model.modules()]
     handle = layer.register_forward_hook(hook)
@@ -218,7 +223,8 @@ def class_activation_maps(
         model.eval()
         with torch.inference_mode(False), torch.enable_grad():
             for start in range(0, images.shape[0], batch_size):
-                chunk = images[start : start + batch_size].detach().clone().requires_grad_(True)
+                # clone(): a tensor made under inference_mode cannot enter autograd; its copy made here can.
+                chunk = images[start : start + batch_size].detach().clone()
                 cls = class_index
                 if per_image_class:
                     cls = torch.as_tensor(class_index)[start : start + batch_size]
@@ -228,8 +234,15 @@ def class_activation_maps(
                 score = _scores(logits, cls, chunk.shape[0])
                 if not captured:
                     raise ValueError("target_layer was not called during the forward pass; choose a layer on the path")
-                act = captured[-1]
-                (grad,) = torch.autograd.grad(score.sum(), act)
+                act = captured[-1]  # a layer called several times is explained at its last call
+                grad = None
+                if score.requires_grad:
+                    (grad,) = torch.autograd.grad(score.sum(), act, allow_unused=True)
+                if grad is None:
+                    raise ValueError(
+                        "the model's score does not depend on target_layer's output (detached or off the path); "
+                        "choose a layer the logit is computed from"
+                    )
                 if method == "gradcam":
                     cam = (grad.mean(dim=(2, 3), keepdim=True) * act).sum(dim=1)
                 else:

@@ -30,7 +30,7 @@ _AFR = "afr.safetensors"
 
 @dataclasses.dataclass(frozen=True)
 class DetectionResult:
-    """One file's verdict: probability of "generated", the label at ``threshold``, or why it could not be read."""
+    """One file's verdict: probability of "generated", whether it exceeds ``threshold``, or why it could not be read."""
 
     path: str
     probability: float | None
@@ -148,7 +148,7 @@ class HRRDetector:
             except (RuntimeError, ValueError) as exc:  # e.g. too small for the backbone, out of memory
                 results.append(DetectionResult(str(f), None, None, f"inference failed: {exc}"))
                 continue
-            results.append(DetectionResult(str(f), prob, prob >= self.threshold))
+            results.append(DetectionResult(str(f), prob, prob > self.threshold))
         return results
 
     # ---------------------------------------------------------------- run folder

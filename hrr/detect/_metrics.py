@@ -23,6 +23,7 @@ from hrr._io import atomic_path
 
 __all__ = [
     "METRIC_KEYS",
+    "best_threshold",
     "detection_metrics",
     "per_group_table",
     "plot_pr_curves",
@@ -105,6 +106,50 @@ def detection_metrics(y_true: Any, prob: Any, threshold: float = 0.5) -> dict[st
         "fake_acc": float(correct[y == 1].mean()) if n_fake else math.nan,
         "auc": float(roc_auc_score(y, p)) if both else math.nan,
     }
+
+
+def best_threshold(y_true: Any, prob: Any) -> tuple[float, float]:
+    """The decision threshold with the highest accuracy on labelled data, and that accuracy.
+
+    A model can rank well (high AP) and still be miscalibrated at 0.5 (CNNDetection issue #14; UnivFD computes the
+    same "oracle" threshold). Choose the threshold on a validation split, never on the test set you report.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n,)
+        0 real, 1 fake.
+    prob : array-like of float, shape (n,)
+        Probability of "generated" in [0, 1].
+
+    Returns
+    -------
+    threshold : float
+        In [0, 1], for the rule ``prob > threshold``: the midpoint between two adjacent distinct scores (or 0 / 1
+        for "all fake" / "all real"); among equally accurate thresholds, the one closest to 0.5.
+    accuracy : float
+        Accuracy at that threshold.
+
+    Examples
+    --------
+    >>> best_threshold([0, 0, 1, 1], [0.6, 0.7, 0.8, 0.9])
+    (0.75, 1.0)
+    """
+    y, p = _check_inputs(y_true, prob, 0.5)
+    values = np.unique(p)
+    mids = values[:-1] + (values[1:] - values[:-1]) / 2.0
+    # Adjacent floats can round the midpoint up onto the upper score; the lower score splits the same way then.
+    candidates = np.where(mids < values[1:], mids, values[:-1]).tolist()
+    candidates.append(1.0)  # nothing is > 1: all real
+    if values[0] > 0.0:
+        candidates.append(0.0)  # everything is > 0: all fake
+    t = np.asarray(candidates)
+    # fakes above t are right, reals at or below t are right
+    order = np.sort(p[y == 1]), np.sort(p[y == 0])
+    correct = (order[0].size - np.searchsorted(order[0], t, side="right")) + np.searchsorted(order[1], t, side="right")
+    acc = correct / y.size
+    best = np.flatnonzero(acc == acc.max())
+    pick = best[np.argmin(np.abs(t[best] - 0.5))]
+    return float(t[pick]), float(acc[pick])
 
 
 def per_group_table(

@@ -15,7 +15,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -253,7 +253,8 @@ def _average_precision(labels: np.ndarray, probs: np.ndarray) -> float:
 
 def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample], run_dir: str | os.PathLike, *,
                    val_samples: Sequence[Sample] | None = None, config: TrainConfig | None = None,
-                   device: str | torch.device = "auto", resume: bool = True, progress: bool = True) -> TrainResult:
+                   device: str | torch.device = "auto", resume: bool = True, progress: bool = True,
+                   criterion: Callable[..., tuple[torch.Tensor, dict[str, float]]] | None = None) -> TrainResult:
     """Train a detector with ``L_ce + gamma * L_kl`` (HRR Sec. III-C), early stopping on validation AP.
 
     Parameters
@@ -274,6 +275,9 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
         Continue from the last complete epoch found in ``run_dir`` (exactly: same weights as without interruption).
     progress : bool, default=True
         Show tqdm bars (rank 0 only).
+    criterion : callable, optional
+        ``criterion(logits, features, labels) -> (loss, {"ce": float, "kl": float})``; default
+        :class:`HRRLoss` built from ``config`` (gamma, KL temperature/form/symmetry).
 
     Returns
     -------
@@ -299,8 +303,9 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
 
     torch.manual_seed(config.seed)
     model.to(dev).train()
-    criterion = HRRLoss(config.gamma, KLSeparationLoss(config.kl_temperature, symmetric=config.kl_symmetric,
-                                                       form=config.kl_form))  # type: ignore[arg-type]
+    if criterion is None:
+        criterion = HRRLoss(config.gamma, KLSeparationLoss(config.kl_temperature, symmetric=config.kl_symmetric,
+                                                           form=config.kl_form))  # type: ignore[arg-type]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     autocast, scaler = _autocast(dev, config.amp)
 

@@ -1,0 +1,370 @@
+"""The demo's miniature benchmark: the shape of the paper's Tables IV and V, measured on a laptop CPU.
+
+Protocol (HRR Sec. IV, scaled down):
+
+1. Real images: patches of photos shipped with scikit-image and scikit-learn; train and test patches come from
+   disjoint parts of every photo.
+2. Fakes from four built-in generators trained on the fly on the real training patches (:mod:`._generators`),
+   cached in the user cache folder under a key of version, settings and seed.
+3. A detector is trained on generator 1 (``tconv``) only, plus MSR pseudo-fakes (real training patches regenerated
+   at two scales by a small locally trained VAE through :class:`hrr.MultiScaleRetrospector`) for the MSR variants.
+4. Four variants (Table IV): baseline (CE), w/o AFR (MSR data + CE + 0.8 KL, linear head), w/o MSR (CE, AFR head),
+   HRR (MSR + KL + AFR); each tested on every generator at scales 1, 0.5 and 0.25 (Table V).
+
+Every image, real or fake, is written through the same lossless PNG path, so the file format cannot be a shortcut.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hrr._images import save_png
+from hrr.data import Sample, scan_dataset
+from hrr.demo._cache import cached_arrays
+from hrr.demo._generators import GENERATORS, describe, reconstruct, singan_fakes, train_reconstructor
+from hrr.demo._patches import cut_patches, packaged_photos
+from hrr.detect import (
+    HRRDetector,
+    TrainConfig,
+    evaluate,
+    fit_hrr,
+    multiscale_table,
+    to_markdown,
+)
+
+TRAIN_GENERATOR = "tconv"
+VARIANTS: tuple[str, ...] = ("baseline", "w/o AFR", "w/o MSR", "HRR")
+TEST_SCALES: tuple[float, ...] = (1.0, 0.5, 0.25)
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkSettings:
+    """Sizes of the miniature benchmark (``quick`` halves most of them)."""
+
+    patch: int = 64
+    n_train: int = 320  # real training patches (and as many tconv fakes)
+    n_val: int = 64
+    n_test: int = 96  # per generator: real test patches and as many fakes
+    gen_steps: int = 300
+    vae_steps: int = 300
+    singan_iters: int = 40
+    singan_photos: tuple[str, ...] = ("astronaut", "coffee")
+    msr_scales: tuple[int, ...] = (32, 64)
+    msr_vae_steps: int = 200
+    epochs: int = 8
+    crop: int = 32
+    lr: float = 2e-3
+    gamma: float = 0.8
+    afr_lam: float = 0.01
+    seeds: tuple[int, ...] = (0,)
+
+    @classmethod
+    def quick(cls) -> BenchmarkSettings:
+        return cls(n_train=128, n_val=32, n_test=48, gen_steps=120, vae_steps=120, singan_iters=15,
+                   singan_photos=("astronaut",), msr_vae_steps=80, epochs=4)
+
+
+class DemoBackbone(nn.Module):
+    """A small fully convolutional feature extractor that keeps full resolution in its first layer, where
+    up-sampling traces live; global average pooling makes it size-agnostic (train on crops, test on any size)."""
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1), nn.BatchNorm2d(4 * width), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@dataclasses.dataclass
+class BenchmarkResult:
+    """Tables of one benchmark run (fractions; markdown shows percentages)."""
+
+    table_iv: list[dict[str, Any]]  # variant x generator, scale 1 (Acc and AP)
+    table_v: list[dict[str, Any]]  # variant x scale, means over generators
+    per_seed: list[dict[str, Any]]
+    timings: dict[str, float]
+    settings: BenchmarkSettings
+    generators: dict[str, str]
+    out_dir: Path
+
+
+def _stage(timings: dict[str, float], name: str, log: Callable[[str], None]) -> Callable[[], None]:
+    start = time.perf_counter()
+    log(f"[demo] {name} ...")
+
+    def done() -> None:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+    return done
+
+
+def _make_images(s: BenchmarkSettings, seed: int, progress: bool) -> dict[str, np.ndarray]:
+    """Real patches and every generator's fakes (cached)."""
+    spec = {k: v for k, v in dataclasses.asdict(s).items() if k not in ("epochs", "lr", "gamma", "afr_lam", "seeds",
+                                                                         "crop", "msr_scales", "msr_vae_steps")}
+    spec["seed"] = seed
+
+    def build() -> dict[str, np.ndarray]:
+        photos = packaged_photos()
+        out = {
+            "real_train": cut_patches(photos, s.n_train, s.patch, seed=seed, part="train"),
+            "real_val": cut_patches(photos, s.n_val, s.patch, seed=seed + 1, part="train"),
+            "real_test": cut_patches(photos, s.n_test, s.patch, seed=seed + 2, part="test"),
+        }
+        # Fakes reconstruct *other* real patches, so no fake shares its content with a real image of its split.
+        fake_src_train = cut_patches(photos, s.n_train + s.n_val, s.patch, seed=seed + 3, part="train")
+        fake_src_test = cut_patches(photos, s.n_test, s.patch, seed=seed + 4, part="test")
+        for kind in ("tconv", "upconv", "vae"):
+            steps = s.vae_steps if kind == "vae" else s.gen_steps
+            model = train_reconstructor(kind, out["real_train"], steps=steps, seed=seed, progress=progress)
+            out[f"{kind}_test"] = reconstruct(model, fake_src_test)
+            if kind == TRAIN_GENERATOR:
+                both = reconstruct(model, fake_src_train)
+                out[f"{kind}_train"], out[f"{kind}_val"] = both[:s.n_train], both[s.n_train:]
+        out["singan_test"] = singan_fakes([photos[p] for p in s.singan_photos], s.n_test, s.patch,
+                                          iters=s.singan_iters, seed=seed, progress=progress)
+        return out
+
+    arrays, _ = cached_arrays("images", spec, build)
+    return arrays
+
+
+def _write_split(root: Path, arrays: dict[str, np.ndarray], s: BenchmarkSettings) -> None:
+    """ForenSynths layout: train/ and val/ with tconv fakes; test/<generator>/{0_real,1_fake}."""
+    def dump(folder: Path, images: np.ndarray) -> None:
+        for i, img in enumerate(images):
+            path = folder / f"{i:04d}.png"
+            if not path.exists():
+                save_png(path, img)
+
+    dump(root / "train" / "patches" / "0_real", arrays["real_train"])
+    dump(root / "train" / "patches" / "1_fake", arrays[f"{TRAIN_GENERATOR}_train"])
+    dump(root / "val" / "patches" / "0_real", arrays["real_val"])
+    dump(root / "val" / "patches" / "1_fake", arrays[f"{TRAIN_GENERATOR}_val"])
+    for kind in GENERATORS:
+        dump(root / "test" / kind / "0_real", arrays["real_test"])
+        dump(root / "test" / kind / "1_fake", arrays[f"{kind}_test"])
+
+
+def _msr_samples(root: Path, out: Path, s: BenchmarkSettings, seed: int, progress: bool) -> list[Sample]:
+    """Regenerate the real training patches at ``msr_scales`` through a small VAE trained on them."""
+    from hrr.demo._msr import train_demo_vae
+    from hrr.msr import MultiScaleRetrospector, VAERegenerator
+
+    reals = [np.asarray(a) for a in _load_dir(root / "train" / "patches" / "0_real")]
+    vae = train_demo_vae(reals[:64], steps=s.msr_vae_steps, seed=seed + 7, crop=s.crop, progress=progress)
+    msr = MultiScaleRetrospector(VAERegenerator(vae, device="cpu"), scales=s.msr_scales, seed=seed,
+                                 batch_size=16, progress=progress, num_workers=0)
+    msr.run(root / "train" / "patches" / "0_real", out)
+    return scan_dataset(out, layout="msr")
+
+
+def _load_dir(folder: Path) -> list[np.ndarray]:
+    from hrr._images import load_image
+
+    return [load_image(p) for p in sorted(folder.glob("*.png"))]
+
+
+def _mean_row(result: Any) -> dict[str, float]:
+    rows = result.table()
+    return {"acc": rows[-1]["acc"], "ap": rows[-1]["ap"]}
+
+
+def run_benchmark(out_dir: Path, *, quick: bool = False, progress: bool = True, seed: int = 0,
+                  settings: BenchmarkSettings | None = None, log: Callable[[str], None] = print) -> BenchmarkResult:
+    """Run the whole miniature benchmark and write its report folder; see the module docstring."""
+    s = settings or (BenchmarkSettings.quick() if quick else BenchmarkSettings())
+    if settings is None and seed != 0:
+        s = dataclasses.replace(s, seeds=(seed,))
+    out_dir = Path(out_dir)
+    timings: dict[str, float] = {}
+    per_seed: list[dict[str, Any]] = []
+    threads = torch.get_num_threads()
+    for sd in s.seeds:
+        root = out_dir / "benchmark" / f"seed{sd}"
+        done = _stage(timings, "generators (train or load from cache)", log)
+        arrays = _make_images(s, sd, progress)
+        done()
+        done = _stage(timings, "write images (lossless PNG)", log)
+        _write_split(root / "data", arrays, s)
+        done()
+        done = _stage(timings, "MSR pseudo-fakes", log)
+        msr = _msr_samples(root / "data", root / "msr", s, sd, progress)
+        done()
+        train = scan_dataset(root / "data", split="train")
+        val = scan_dataset(root / "data", split="val")
+        test = scan_dataset(root / "data", split="test")
+        config = TrainConfig(epochs=s.epochs, batch_size=32, crop_size=s.crop, lr=s.lr, gamma=s.gamma,
+                             blur_prob=0.1, jpeg_prob=0.1, patience=s.epochs, seed=sd)
+        plain_cfg = dataclasses.replace(config, gamma=0.0)
+        detectors: dict[str, HRRDetector] = {}
+        torch.set_num_threads(max(1, threads))
+        for key, cfg, extra in (("plain", plain_cfg, []), ("msr", config, msr)):
+            done = _stage(timings, f"train detector ({key})", log)
+            torch.manual_seed(sd)
+            det, _ = fit_hrr(train, root / "runs" / key, val_samples=val, msr_samples=extra,
+                             backbone=copy.deepcopy(DemoBackbone()), config=cfg, afr_params={"lam": s.afr_lam},
+                             device="cpu", progress=progress)
+            done()
+            head = HRRDetector(det.model, None, device="cpu")
+            names = ("baseline", "w/o MSR") if key == "plain" else ("w/o AFR", "HRR")
+            detectors[names[0]], detectors[names[1]] = head, det
+        done = _stage(timings, "evaluate", log)
+        for variant in VARIANTS:
+            det = detectors[variant]
+            res = evaluate(det.predict_proba, test, progress=False)
+            res.save(root / "eval" / variant.replace("/", "").replace(" ", "_"))
+            sweep = multiscale_table(det.predict_proba, test, scales=TEST_SCALES, progress=False)
+            row: dict[str, Any] = {"seed": sd, "variant": variant}
+            for r in res.table():
+                row[f"{r['group']}/acc"], row[f"{r['group']}/ap"] = r["acc"], r["ap"]
+            for scale, r in zip(TEST_SCALES, sweep.results, strict=True):
+                m = _mean_row(r)
+                row[f"x{scale:g}/acc"], row[f"x{scale:g}/ap"] = m["acc"], m["ap"]
+            per_seed.append(row)
+        done()
+        if sd == s.seeds[0]:
+            done = _stage(timings, "pictures", log)
+            _pictures(out_dir, arrays, msr, detectors, test)
+            done()
+    table_iv, table_v = _aggregate(per_seed)
+    return BenchmarkResult(table_iv, table_v, per_seed, timings, s, describe(), out_dir)
+
+
+def _agg(values: list[float]) -> tuple[float, float]:
+    vals = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+    if not vals:
+        return float("nan"), float("nan")
+    return float(np.mean(vals)), float(np.std(vals)) if len(vals) > 1 else 0.0
+
+
+def _aggregate(per_seed: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    table_iv, table_v = [], []
+    for variant in VARIANTS:
+        rows = [r for r in per_seed if r["variant"] == variant]
+        iv: dict[str, Any] = {"variant": variant}
+        for g in [*GENERATORS, "mean"]:
+            for m in ("acc", "ap"):
+                iv[f"{g}/{m}"], iv[f"{g}/{m}_sd"] = _agg([r[f"{g}/{m}"] for r in rows])
+        table_iv.append(iv)
+        v: dict[str, Any] = {"variant": variant}
+        for scale in TEST_SCALES:
+            for m in ("acc", "ap"):
+                v[f"x{scale:g}/{m}"], v[f"x{scale:g}/{m}_sd"] = _agg([r[f"x{scale:g}/{m}"] for r in rows])
+        table_v.append(v)
+    return table_iv, table_v
+
+
+def format_tables(result: BenchmarkResult) -> str:
+    """Markdown: Table IV (per generator at scale 1) and Table V (mean over generators per test scale)."""
+    n = len(result.settings.seeds)
+
+    def cell(row: dict[str, Any], key: str) -> str:
+        mean, sd = row[key], row[f"{key}_sd"]
+        if isinstance(mean, float) and math.isnan(mean):
+            return "n/a"
+        return f"{100 * mean:.1f}" + (f" ± {100 * sd:.1f}" if n > 1 else "")
+
+    parts = []
+    for metric, title in (("acc", "Accuracy (%)"), ("ap", "Average precision (%)")):
+        rows = [{"variant": r["variant"], **{g: cell(r, f"{g}/{metric}") for g in [*GENERATORS, "mean"]}}
+                for r in result.table_iv]
+        parts.append(f"**Table IV analogue — {title}, trained on `{TRAIN_GENERATOR}` only, test scale 1**\n\n"
+                     + to_markdown(rows, percent=False))
+    rows = [{"variant": r["variant"], **{f"{s:g}x {m}": cell(r, f"x{s:g}/{m}") for s in TEST_SCALES
+                                         for m in ("acc", "ap")}} for r in result.table_v]
+    parts.append("**Table V analogue — mean Acc / AP (%) over the four generators, by test scale**\n\n"
+                 + to_markdown(rows, percent=False))
+    return "\n\n".join(parts)
+
+
+def _pictures(out_dir: Path, arrays: dict[str, np.ndarray], msr: list[Sample], detectors: dict[str, HRRDetector],
+              test: list[Sample]) -> None:
+    """A grid of reals / fakes per generator / MSR pseudo-fakes, and CAMs of baseline vs HRR on test fakes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hrr._images import load_image
+    from hrr.afr._plotting import save_figure
+    from hrr.detect import class_activation_maps, save_cam_grid
+
+    k = 6
+    rows = [("real", arrays["real_test"][:k])] + [(g, arrays[f"{g}_test"][:k]) for g in GENERATORS]
+    regen = [load_image(s.path) for s in msr if s.label == 1 and "msr@64" in s.group][:k]
+    if regen:
+        rows.append(("MSR pseudo-fake", np.stack(regen)))
+    fig, axes = plt.subplots(len(rows), k, figsize=(1.4 * k, 1.5 * len(rows)))
+    for r, (name, imgs) in enumerate(rows):
+        for c in range(k):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(imgs):
+                ax.imshow(np.clip(imgs[c], 0, 1), interpolation="nearest")
+        axes[r, 0].set_title(name, fontsize=8, loc="left")
+    save_figure(fig, str(out_dir / "images_grid.png"))
+    plt.close(fig)
+
+    fakes = [s for s in test if s.label == 1 and s.group in ("tconv", "upconv", "vae", "singan")]
+    picked = [next(s for s in fakes if s.group == g) for g in GENERATORS]
+    batch = torch.stack([torch.from_numpy(load_image(s.path)).permute(2, 0, 1) for s in picked])
+    cams = {name: class_activation_maps(detectors[name].model, batch).cpu() for name in ("baseline", "w/o AFR")}
+    save_cam_grid(batch, {"baseline": cams["baseline"], "HRR (MSR + KL network)": cams["w/o AFR"]},
+                  out_dir / "cams.png", titles=[s.group for s in picked])
+
+
+__all__ = ["BenchmarkResult", "BenchmarkSettings", "DemoBackbone", "format_tables", "run_benchmark"]
+
+
+def write_report(result: BenchmarkResult, seconds: float) -> Path:
+    """``benchmark.md`` in the output folder: protocol, settings, tables, timings and the pictures."""
+    from hrr._io import atomic_path
+
+    s = result.settings
+    lines = [
+        "# hrr demo: miniature generated-image detection benchmark",
+        "",
+        f"Real images: {s.patch}x{s.patch} patches of photos shipped with scikit-image and scikit-learn "
+        f"({s.n_train} train, {s.n_val} validation, {s.n_test} test per generator; train and test patches come from "
+        "disjoint parts of each photo). Every image is stored as lossless PNG.",
+        "",
+        "Generators (trained on the fly on the real training patches, cached in the user cache folder):",
+        "",
+        *[f"- `{k}`: {v}" for k, v in result.generators.items()],
+        "",
+        f"Training: fakes of `{TRAIN_GENERATOR}` only; {s.epochs} epochs of Adam (lr {s.lr:g}) on random "
+        f"{s.crop}x{s.crop} crops with CNNDetection blur/JPEG augmentation (p = 0.1), a small CNN backbone "
+        f"(`DemoBackbone`); MSR variants add real training patches regenerated at {list(s.msr_scales)} px by a VAE "
+        f"trained for {s.msr_vae_steps} steps, and gamma = {s.gamma:g} for the KL term; AFR: CorrentropySAM with "
+        f"lam = {s.afr_lam:g}. Seeds: {list(s.seeds)}. Test images are not cropped.",
+        "",
+        format_tables(result),
+        "",
+        "Pictures: [reals, fakes per generator, MSR pseudo-fakes](images_grid.png); "
+        "[class-activation maps, baseline vs HRR network](cams.png); per-variant PR curves under "
+        "`benchmark/seed*/eval/<variant>/pr_curves.png`.",
+        "",
+        "Time per stage (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
+        + f"; total {seconds:.1f}.",
+    ]
+    path = result.out_dir / "benchmark.md"
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

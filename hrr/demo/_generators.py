@@ -1,0 +1,161 @@
+"""Built-in image generators of the demo benchmark, each trained on the fly on the CPU.
+
+They stand in for the generator families of the paper's test sets, which cannot be downloaded here:
+
+* ``"tconv"`` — an autoencoder whose decoder up-samples with transposed convolutions: the AutoGAN simulator of GAN
+  up-sampling artifacts (Zhang et al., WIFS 2019), the training generator of the demo (ProGAN's role);
+* ``"upconv"`` — the same encoder with a nearest-neighbour-up-sampling + convolution decoder (a different
+  up-sampling family, as in StyleGAN-like models);
+* ``"singan"`` — the multi-scale single-image GAN of :mod:`hrr.gan` (Tang et al. Eqs. 5-8);
+* ``"vae"`` — a latent-diffusion-style ``diffusers.AutoencoderKL`` round trip (the decoder of an LDM).
+
+Every generator maps float images ``(B, 3, H, W)`` in [0, 1] (or noise, for SinGAN) to images of the same size in
+[0, 1], and is deterministic under its seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+GENERATORS: tuple[str, ...] = ("tconv", "upconv", "singan", "vae")
+
+
+class _ConvAutoencoder(nn.Module):
+    """Encoder: two stride-2 convolutions (x1/4). Decoder: two x2 up-sampling stages of the chosen family."""
+
+    def __init__(self, family: str, width: int = 16) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+        )
+        if family == "tconv":
+            up: list[nn.Module] = [
+                nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+                nn.ConvTranspose2d(width, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            ]
+        elif family == "upconv":
+            up = [
+                nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(2 * width, width, 3, padding=1),
+                nn.LeakyReLU(0.2),
+                nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2),
+            ]
+        else:
+            raise ValueError(f"family must be 'tconv' or 'upconv'; got {family!r}")
+        self.decoder = nn.Sequential(*up, nn.Conv2d(width, 3, 3, padding=1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def _tiny_vae() -> nn.Module:
+    from diffusers import AutoencoderKL
+
+    # Latent factor 4 and its own widths: a different decoder (fingerprint) from the MSR demo's VAE.
+    return AutoencoderKL(
+        block_out_channels=(8, 16, 16),
+        layers_per_block=1,
+        norm_num_groups=8,
+        latent_channels=4,
+        down_block_types=["DownEncoderBlock2D"] * 3,
+        up_block_types=["UpDecoderBlock2D"] * 3,
+        mid_block_add_attention=False,
+    )
+
+
+def _vae_forward(vae: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    latents = vae.encode(x * 2 - 1).latent_dist.mode()  # type: ignore[operator]
+    return (vae.decode(latents).sample + 1) / 2  # type: ignore[operator]
+
+
+def _fit(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor], torch.Tensor], patches: torch.Tensor, *,
+         steps: int, batch: int, lr: float, seed: int, progress: bool, desc: str) -> nn.Module:
+    """L1 reconstruction training with Adam and a one-cycle schedule, on one thread (small convolutions gain
+    nothing from a second one, and a busy CPU makes spinning OpenMP threads far slower)."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.train()
+        for _ in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
+            idx = torch.randint(0, patches.shape[0], (batch,), generator=gen)
+            x = patches[idx]
+            loss = F.l1_loss(forward(model, x), x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    finally:
+        torch.set_num_threads(threads)
+    return model.eval()
+
+
+def train_reconstructor(kind: str, patches: np.ndarray, *, steps: int, seed: int, progress: bool = True
+                        ) -> nn.Module:
+    """Train the ``"tconv"``, ``"upconv"`` or ``"vae"`` generator on real patches ``(N, H, W, 3)`` float32 [0, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(patches.transpose(0, 3, 1, 2)))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if kind in ("tconv", "upconv"):
+            model: nn.Module = _ConvAutoencoder(kind)
+            return _fit(model, lambda m, t: m(t), x, steps=steps, batch=16, lr=3e-3, seed=seed, progress=progress,
+                        desc=f"train {kind}")
+        if kind == "vae":
+            return _fit(_tiny_vae(), _vae_forward, x, steps=steps, batch=16, lr=5e-3, seed=seed, progress=progress,
+                        desc="train vae")
+    raise ValueError(f"kind must be one of 'tconv', 'upconv', 'vae'; got {kind!r}")
+
+
+@torch.no_grad()
+def reconstruct(model: nn.Module, patches: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Pass real patches ``(N, H, W, 3)`` through a trained reconstructor: content-aligned fakes, same size."""
+    is_vae = not isinstance(model, _ConvAutoencoder)
+    out = []
+    for start in range(0, len(patches), batch):
+        x = torch.from_numpy(np.ascontiguousarray(patches[start:start + batch].transpose(0, 3, 1, 2)))
+        y = _vae_forward(model, x) if is_vae else model(x)
+        out.append(y.clamp(0, 1).permute(0, 2, 3, 1).numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def singan_fakes(photos: list[np.ndarray], n: int, size: int, *, iters: int, seed: int, progress: bool = True
+                 ) -> np.ndarray:
+    """``n`` random ``size`` x ``size`` crops of samples from one SinGAN per photo (photos HxWx3 float [0, 1])."""
+    from hrr.gan import SinGAN
+
+    rng = np.random.default_rng(seed)
+    per_photo = [n // len(photos) + (i < n % len(photos)) for i in range(len(photos))]
+    out: list[np.ndarray] = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for i, (photo, count) in enumerate(zip(photos, per_photo, strict=True)):
+            model = SinGAN(max_size=2 * size, min_size=max(16, size // 3), iters_per_scale=iters, channels=16)
+            model.train(photo, seed=seed + i, progress=progress)
+            samples = model.sample(count, seed=seed + 100 + i).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+            for s in samples:
+                y = int(rng.integers(0, s.shape[0] - size + 1))
+                x = int(rng.integers(0, s.shape[1] - size + 1))
+                out.append(s[y:y + size, x:x + size])
+    finally:
+        torch.set_num_threads(threads)
+    return np.stack(out).astype(np.float32)
+
+
+def describe() -> dict[str, Any]:
+    """What each built-in generator is, for reports."""
+    return {
+        "tconv": "autoencoder, transposed-convolution decoder (AutoGAN-style GAN up-sampling simulator)",
+        "upconv": "autoencoder, nearest-neighbour up-sampling + convolution decoder",
+        "singan": "multi-scale single-image GAN (hrr.gan.SinGAN), one per photo",
+        "vae": "latent-diffusion-style AutoencoderKL round trip (x4 latent)",
+    }

@@ -1,0 +1,130 @@
+"""The demo benchmark's building blocks: packaged photos, built-in generators, the cache, the tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hrr.demo._benchmark import BenchmarkResult, BenchmarkSettings, _aggregate, format_tables
+from hrr.demo._cache import cache_key, cache_root, cached_arrays
+from hrr.demo._generators import reconstruct, singan_fakes, train_reconstructor
+from hrr.demo._patches import cut_patches, packaged_photos
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, np.ndarray]:
+    return packaged_photos()
+
+
+@pytest.fixture(scope="module")
+def patches(photos: dict[str, np.ndarray]) -> np.ndarray:
+    return cut_patches(photos, 24, 32, seed=0, part="train")
+
+
+def test_packaged_photos_are_colour_images_in_unit_range(photos: dict[str, np.ndarray]) -> None:
+    assert len(photos) >= 8
+    for name, img in photos.items():
+        assert img.dtype == np.float32 and img.ndim == 3 and img.shape[2] == 3, name
+        assert img.min() >= 0.0 and img.max() <= 1.0 and min(img.shape[:2]) >= 256, name
+
+
+def test_patches_are_deterministic_and_train_test_disjoint(photos: dict[str, np.ndarray]) -> None:
+    a = cut_patches(photos, 16, 32, seed=3, part="train")
+    b = cut_patches(photos, 16, 32, seed=3, part="train")
+    assert a.shape == (16, 32, 32, 3) and np.array_equal(a, b)
+    assert not np.array_equal(a, cut_patches(photos, 16, 32, seed=4, part="train"))
+    # Train patches end above 75 % of each (rescaled) photo's height, test patches start below it.
+    for part in ("train", "test"):
+        imgs, where = cut_patches(photos, 64, 32, seed=0, part=part, return_positions=True)
+        for img, (name, scale, y, x) in zip(imgs, where, strict=True):
+            h = round(photos[name].shape[0] * scale)
+            cut = int(h * 0.75)
+            assert (y + 32 <= cut) if part == "train" else (y >= cut), (part, name, scale, y)
+            if scale == 1.0:
+                assert np.array_equal(img, photos[name][y:y + 32, x:x + 32])
+    one = {"p": photos["astronaut"]}
+    with pytest.raises(ValueError, match="part must be"):
+        cut_patches(one, 1, 32, seed=0, part="val")
+
+
+@pytest.mark.parametrize("kind", ["tconv", "upconv", "vae"])
+def test_reconstructors_are_sized_ranged_and_seeded(kind: str, patches: np.ndarray) -> None:
+    m1 = train_reconstructor(kind, patches, steps=4, seed=0, progress=False)
+    m2 = train_reconstructor(kind, patches, steps=4, seed=0, progress=False)
+    m3 = train_reconstructor(kind, patches, steps=4, seed=1, progress=False)
+    out1, out2, out3 = (reconstruct(m, patches[:5]) for m in (m1, m2, m3))
+    assert out1.shape == (5, 32, 32, 3) and out1.dtype == np.float32
+    assert out1.min() >= 0.0 and out1.max() <= 1.0
+    assert np.array_equal(out1, out2)
+    assert not np.array_equal(out1, out3)
+
+
+def test_reconstructor_training_reduces_the_error(patches: np.ndarray) -> None:
+    short = reconstruct(train_reconstructor("tconv", patches, steps=2, seed=0, progress=False), patches)
+    longer = reconstruct(train_reconstructor("tconv", patches, steps=60, seed=0, progress=False), patches)
+    assert np.abs(longer - patches).mean() < np.abs(short - patches).mean()
+
+
+def test_unknown_generator_is_rejected(patches: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="kind must be one of"):
+        train_reconstructor("gan", patches, steps=1, seed=0)
+
+
+def test_singan_fakes_are_sized_ranged_and_seeded(photos: dict[str, np.ndarray]) -> None:
+    small = {"a": photos["astronaut"][::8, ::8]}
+    f1 = singan_fakes([small["a"]], 3, 24, iters=2, seed=0, progress=False)
+    f2 = singan_fakes([small["a"]], 3, 24, iters=2, seed=0, progress=False)
+    assert f1.shape == (3, 24, 24, 3) and f1.min() >= 0.0 and f1.max() <= 1.0
+    assert np.array_equal(f1, f2)
+
+
+def test_cache_is_reused_and_invalidated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"n": 0}
+
+    def build() -> dict[str, np.ndarray]:
+        calls["n"] += 1
+        return {"x": np.arange(6, dtype=np.float32) * calls["n"]}
+
+    a, hit_a = cached_arrays("imgs", {"seed": 0}, build, root=tmp_path)
+    b, hit_b = cached_arrays("imgs", {"seed": 0}, build, root=tmp_path)
+    assert (hit_a, hit_b, calls["n"]) == (False, True, 1) and np.array_equal(a["x"], b["x"])
+    c, hit_c = cached_arrays("imgs", {"seed": 1}, build, root=tmp_path)  # changed key -> rebuilt
+    assert not hit_c and calls["n"] == 2 and not np.array_equal(a["x"], c["x"])
+    key_now = cache_key({"seed": 0})
+    monkeypatch.setattr("hrr.__version__", "99.0")  # a new release never reuses old entries
+    assert cache_key({"seed": 0}) != key_now
+    _, hit_d = cached_arrays("imgs", {"seed": 0}, build, root=tmp_path)
+    assert not hit_d and calls["n"] == 3
+    # A damaged entry is rebuilt, never trusted.
+    monkeypatch.undo()
+    for f in tmp_path.glob("imgs-*.npz"):
+        f.write_bytes(b"not an npz")
+    _, hit_e = cached_arrays("imgs", {"seed": 0}, build, root=tmp_path)
+    assert not hit_e and calls["n"] == 4
+
+
+def test_cache_root_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HRR_CACHE_DIR", str(tmp_path / "c"))
+    assert cache_root() == tmp_path / "c"
+    monkeypatch.delenv("HRR_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert cache_root() == tmp_path / "x" / "hrr"
+
+
+def test_tables_average_over_seeds_and_report_spread() -> None:
+    rows = []
+    for seed, acc in ((0, 0.8), (1, 0.6)):
+        for variant in ("baseline", "w/o AFR", "w/o MSR", "HRR"):
+            row = {"seed": seed, "variant": variant}
+            for g in ("tconv", "upconv", "singan", "vae", "mean"):
+                row[f"{g}/acc"], row[f"{g}/ap"] = acc, float("nan") if g == "vae" else acc
+            for s in ("1", "0.5", "0.25"):
+                row[f"x{s}/acc"], row[f"x{s}/ap"] = acc, acc
+            rows.append(row)
+    iv, v = _aggregate(rows)
+    assert iv[0]["tconv/acc"] == pytest.approx(0.7) and iv[0]["tconv/acc_sd"] == pytest.approx(0.1)
+    result = BenchmarkResult(iv, v, rows, {}, BenchmarkSettings(seeds=(0, 1)), {}, Path("."))
+    text = format_tables(result)
+    assert "70.0 ± 10.0" in text and "n/a" in text and "Table V" in text
