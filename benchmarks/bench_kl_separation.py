@@ -88,8 +88,8 @@ def _checker(h: int, w: int) -> np.ndarray:
 
 
 def _gen_a(img: np.ndarray) -> np.ndarray:
-    """Transposed-convolution-like period-2 checkerboard of amplitude 0.04."""
-    return np.clip(img + 0.04 * _checker(*img.shape[:2]), 0, 1)
+    """Transposed-convolution-like period-2 checkerboard of amplitude 0.06."""
+    return np.clip(img + 0.06 * _checker(*img.shape[:2]), 0, 1)
 
 
 def _gen_b(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -119,11 +119,11 @@ def _probs_and_feats(model: Detector, images: list[np.ndarray]) -> tuple[np.ndar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--n", type=int, default=96, help="training images per class")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--lr", type=float, default=5e-3)
     args = parser.parse_args()
     configure_threads(args.threads)
     print(environment_header("KL separation term: alternatives on one task", args))

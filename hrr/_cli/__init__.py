@@ -7,4 +7,4 @@ runs.
 
 from __future__ import annotations
 
-SUBCOMMANDS: tuple[str, ...] = ("demo",)
+SUBCOMMANDS: tuple[str, ...] = ("demo", "train", "detect", "eval", "explain", "ablate", "regenerate")

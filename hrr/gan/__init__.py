@@ -1,0 +1,53 @@
+"""GAN discriminator regularizers and a small single-image multi-scale GAN.
+
+* Adversarial perturbations of discriminator inputs or embeddings that maximise any loss:
+  :class:`FGM` / :func:`fgm` (Tang et al., Eq. 12), :class:`PGD` / :func:`pgd` (Eq. 13), :func:`project`.
+* :class:`AdaptiveAdversarial`: Algorithm 1 of Tang et al. (PGD iff W_σ < κ/(2α), else FGM), with
+  :class:`SpectralNormEstimator` / :func:`power_iteration` for W_σ.
+* :class:`AdaptiveMix` / :func:`adaptivemix_loss`: Liu et al., Eqs. 1-2 (GAN use Eq. 6), :class:`MeanHead`.
+* :class:`OrthogonalHead` (Eqs. 7-9), :func:`class_prototypes` and :func:`ood_score` (Eq. 10),
+  :func:`lipschitz_ratio` (Table 3).
+* :func:`gradient_penalty` (WGAN-GP), :func:`patch_sliced_wasserstein` (patch-distribution distance).
+* :class:`SinGAN` / :class:`SinGANConfig`: the multi-scale GAN of Tang et al. §3-4.1 (Eqs. 5-8).
+* :func:`preserved_state`: run extra forwards through a module without changing its buffers/modes/flags.
+
+See docs/regularizers.md.
+"""
+
+from hrr.gan._adaptive import AdaptiveAdversarial
+from hrr.gan._adaptivemix import AdaptiveMix, adaptivemix_loss
+from hrr.gan._lipschitz import lipschitz_ratio
+from hrr.gan._losses import gradient_penalty
+from hrr.gan._orthogonal import MeanHead, OrthogonalHead, class_prototypes, ood_score
+from hrr.gan._patch_distance import patch_sliced_wasserstein
+from hrr.gan._perturb import FGM, PGD, fgm, pgd, project
+from hrr.gan._singan import PatchDiscriminator, ScaleGenerator, SinGAN, SinGANConfig, pyramid_shapes
+from hrr.gan._spectral import SpectralNormEstimator, power_iteration, weight_matrix
+from hrr.gan._state import preserved_state
+
+__all__ = [
+    "FGM",
+    "PGD",
+    "AdaptiveAdversarial",
+    "AdaptiveMix",
+    "MeanHead",
+    "OrthogonalHead",
+    "PatchDiscriminator",
+    "ScaleGenerator",
+    "SinGAN",
+    "SinGANConfig",
+    "SpectralNormEstimator",
+    "adaptivemix_loss",
+    "class_prototypes",
+    "fgm",
+    "gradient_penalty",
+    "lipschitz_ratio",
+    "ood_score",
+    "patch_sliced_wasserstein",
+    "pgd",
+    "power_iteration",
+    "preserved_state",
+    "project",
+    "pyramid_shapes",
+    "weight_matrix",
+]

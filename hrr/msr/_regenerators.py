@@ -1,0 +1,566 @@
+"""Regenerator backends of MSR behind one small protocol: diffusers img2img, a VAE round trip, and identity.
+
+A regenerator maps a batch of equally sized images ``(B, 3, H, W)`` (float32, ``[0, 1]``, CPU) and one seed per
+image to regenerated images of the same shape (float32, ``[0, 1]``, CPU). Seeds are per image, and every random
+draw of an image comes from its own CPU generator, so an image's result does not depend on what else is in its
+batch (up to floating-point summation order on some devices).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from hrr._images import check_image_batch
+
+__all__ = [
+    "DEFAULT_MODEL_ID",
+    "DiffusersImg2ImgRegenerator",
+    "IdentityRegenerator",
+    "Regenerator",
+    "VAERegenerator",
+    "check_regenerator_input",
+]
+
+DEFAULT_MODEL_ID = "stabilityai/stable-diffusion-xl-refiner-1.0"
+"""The paper's regenerator (HRR Sec. IV-B): the SD-XL refiner 1.0, run as img2img with an empty prompt."""
+
+
+@runtime_checkable
+class Regenerator(Protocol):
+    """What :class:`~hrr.msr.MultiScaleRetrospector` needs from a backend.
+
+    Attributes
+    ----------
+    size_multiple : int
+        Image sides must be multiples of this (the backend never resizes).
+    """
+
+    size_multiple: int
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable description of everything that changes the output (part of the cache key)."""
+        ...
+
+    def regenerate(self, images: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+        """Regenerate ``images`` ``(B, 3, H, W)`` in ``[0, 1]`` with one seed per image; same shape, float32, CPU."""
+        ...
+
+
+def check_regenerator_input(images: Any, seeds: Sequence[int], size_multiple: int) -> torch.Tensor:
+    """Validate a regenerator call: ``(B, 3, H, W)`` in ``[0, 1]``, ``B`` seeds, sides multiples of the model's."""
+    batch = check_image_batch(images, "images")
+    if len(seeds) != batch.shape[0]:
+        raise ValueError(f"seeds must hold one int per image ({batch.shape[0]}), got {len(seeds)}")
+    h, w = batch.shape[-2:]
+    if h % size_multiple or w % size_multiple:
+        raise ValueError(
+            f"images must have sides that are multiples of {size_multiple} for this model (diffusers would "
+            f"otherwise resize them and break the pixel alignment with the real view), got {h}x{w}"
+        )
+    return batch
+
+
+def _generators(seeds: Sequence[int]) -> list[torch.Generator]:
+    # CPU generators: diffusers draws noise on the generator's device and moves it, so the same seed gives the
+    # same noise on any accelerator.
+    return [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+
+
+def _clean_config(value: Any) -> Any:
+    """Drop bookkeeping keys (load paths, library versions) so the hash follows the model, not where it lives."""
+    if isinstance(value, dict):
+        return {
+            str(k): _clean_config(v)
+            for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
+            if not str(k).startswith("_") and str(k) not in ("name_or_path", "transformers_version")
+        }
+    if isinstance(value, (list, tuple)):
+        return [_clean_config(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def _module_config(module: Any) -> Any:
+    cfg = getattr(module, "config", None)
+    if cfg is None:
+        return type(module).__name__ if module is not None else None
+    if hasattr(cfg, "to_dict"):
+        cfg = cfg.to_dict()
+    return {"class": type(module).__name__, "config": _clean_config(dict(cfg))}
+
+
+def _weights_fingerprint(module: Any, samples: int = 256) -> str | None:
+    """Cheap fingerprint of a module's weights: ``samples`` evenly strided values of every parameter and buffer.
+
+    Two checkpoints with the same architecture (a fine-tune, a retrained VAE) share their configs; this tells them
+    apart without hashing gigabytes.
+    """
+    if not isinstance(module, torch.nn.Module):
+        return None
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name, tensor in sorted(module.state_dict().items()):
+            flat = tensor.detach().reshape(-1)
+            step = max(1, flat.numel() // samples)
+            picked = flat[::step][:samples].to("cpu", torch.float64).numpy()
+            digest.update(name.encode())
+            digest.update(str(tuple(tensor.shape)).encode())
+            digest.update(picked.tobytes())
+    return digest.hexdigest()
+
+
+def _hash_json(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+class _DropCastWarning(logging.Filter):
+    """Drop diffusers' warning on every VAE dtype cast (the pipelines themselves cast a ``force_upcast`` VAE)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "should be kept in float32" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_vae_casts() -> Iterator[None]:
+    target = logging.getLogger("diffusers.models.modeling_utils")
+    flt = _DropCastWarning()
+    target.addFilter(flt)
+    try:
+        yield
+    finally:
+        target.removeFilter(flt)
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        local_rank = os.environ.get("LOCAL_RANK")
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(local_rank) if local_rank else torch.cuda.current_device())
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def _dtype_kwarg(dtype: torch.dtype) -> dict[str, torch.dtype]:
+    """diffusers >= 0.40 takes ``dtype=`` and deprecates ``torch_dtype=``; older versions only know the latter."""
+    import diffusers
+    from packaging.version import Version
+
+    key = "dtype" if Version(diffusers.__version__).release >= (0, 40) else "torch_dtype"
+    return {key: dtype}
+
+
+class IdentityRegenerator:
+    """Returns its input unchanged: for tests, ablations and timing the engine itself.
+
+    Parameters
+    ----------
+    size_multiple : int, default 1
+        Side multiple to request from the engine (use 64 to mimic SD-XL sizes).
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.rand(2, 3, 8, 8)
+    >>> bool(torch.equal(IdentityRegenerator().regenerate(x, [0, 1]), x))
+    True
+    """
+
+    def __init__(self, size_multiple: int = 1) -> None:
+        if not isinstance(size_multiple, int) or size_multiple < 1:
+            raise ValueError(f"size_multiple must be an int >= 1, got {size_multiple!r}")
+        self.size_multiple = size_multiple
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable description (the cache key part)."""
+        return {"backend": "identity", "size_multiple": self.size_multiple}
+
+    def regenerate(self, images: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+        """Return a float32 CPU copy of ``images``."""
+        batch = check_regenerator_input(images, seeds, self.size_multiple)
+        return batch.detach().to("cpu", torch.float32).clone()
+
+
+class VAERegenerator:
+    """Encode-decode round trip through a diffusers autoencoder (``AutoencoderKL`` or ``AutoencoderTiny``).
+
+    The cheap regenerator of the "aligned datasets" line of work: the fake differs from the real only by the
+    autoencoder's traces. Use the same checkpoint's VAE (``subfolder="vae"``) in float32 for a faithful fingerprint.
+
+    Parameters
+    ----------
+    vae : diffusers.AutoencoderKL or diffusers.AutoencoderTiny
+        The autoencoder (moved to ``device`` and ``dtype``).
+    sample : bool, default False
+        ``AutoencoderKL`` only: decode a seeded sample of the posterior (as img2img encodes) instead of its mode.
+    device : str or torch.device, optional
+        Default: the CUDA device of this rank if available, else the CPU.
+    dtype : torch.dtype, default torch.float32
+
+    Examples
+    --------
+    >>> import torch
+    >>> from diffusers import AutoencoderKL
+    >>> vae = AutoencoderKL(block_out_channels=(8,), norm_num_groups=8, latent_channels=2)
+    >>> regen = VAERegenerator(vae, device="cpu")
+    >>> regen.regenerate(torch.rand(1, 3, 16, 16), [0]).shape
+    torch.Size([1, 3, 16, 16])
+    """
+
+    def __init__(
+        self,
+        vae: Any,
+        *,
+        sample: bool = False,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        cfg = getattr(vae, "config", None)
+        if cfg is None or not hasattr(vae, "encode") or not hasattr(vae, "decode"):
+            raise TypeError(f"vae must be a diffusers AutoencoderKL or AutoencoderTiny, got {type(vae).__name__}")
+        self._tiny = hasattr(cfg, "encoder_block_out_channels") or "encoder_block_out_channels" in cfg
+        if sample and self._tiny:
+            raise ValueError("sample=True needs an AutoencoderKL (AutoencoderTiny has a deterministic encoder)")
+        levels = len(cfg["encoder_block_out_channels"] if self._tiny else cfg["block_out_channels"])
+        self.size_multiple = 2 ** (levels - 1)
+        self.device = _resolve_device(device)
+        self.dtype = dtype
+        self.sample = bool(sample)
+        vae = vae.to(self.device)
+        if vae.dtype != dtype:  # diffusers warns on any dtype cast, even a no-op one
+            vae = vae.to(dtype=dtype)
+        self.vae = vae.eval()
+        self.name_or_path = str(getattr(cfg, "_name_or_path", "") or "")
+        self._fingerprint: str | None = None
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        subfolder: str | None = None,
+        sample: bool = False,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+        local_files_only: bool | None = None,
+    ) -> VAERegenerator:
+        """Load an autoencoder from a folder or hub id (safetensors only; no code is executed).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            An autoencoder folder, or a whole pipeline folder / hub id (then ``subfolder`` defaults to ``"vae"``).
+        subfolder : str, optional
+        sample, device, dtype
+            As in the constructor.
+        local_files_only : bool, optional
+            Forwarded to diffusers (``None``: diffusers' default, which honours ``HF_HUB_OFFLINE``).
+        """
+        from diffusers import AutoencoderKL, AutoencoderTiny
+
+        local = Path(path)
+        if subfolder is None and (local / "model_index.json").is_file():
+            subfolder = "vae"
+        kwargs: dict[str, Any] = {"use_safetensors": True}
+        if subfolder:
+            kwargs["subfolder"] = subfolder
+        if local_files_only is not None:
+            kwargs["local_files_only"] = local_files_only
+        config = AutoencoderKL.load_config(path, **{k: v for k, v in kwargs.items() if k != "use_safetensors"})
+        klass = AutoencoderTiny if config.get("_class_name") == "AutoencoderTiny" else AutoencoderKL
+        vae = klass.from_pretrained(path, **kwargs)
+        return cls(vae, sample=sample, device=device, dtype=dtype)
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable description (the cache key part)."""
+        if self._fingerprint is None:
+            self._fingerprint = _weights_fingerprint(self.vae)
+        return {
+            "backend": "vae",
+            "vae": _hash_json(_module_config(self.vae)),
+            "weights": self._fingerprint,
+            "class": type(self.vae).__name__,
+            "sample": self.sample,
+            "dtype": str(self.dtype),
+            "size_multiple": self.size_multiple,
+        }
+
+    @torch.inference_mode()
+    def regenerate(self, images: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+        """Encode and decode ``images``; with ``sample=True`` the posterior draw of image ``i`` uses ``seeds[i]``."""
+        batch = check_regenerator_input(images, seeds, self.size_multiple)
+        x = batch.to(self.device, self.dtype) * 2.0 - 1.0
+        if self._tiny:
+            z = self.vae.encode(x).latents
+        else:
+            dist = self.vae.encode(x).latent_dist
+            z = dist.sample(generator=_generators(seeds)) if self.sample else dist.mode()
+        out = self.vae.decode(z).sample
+        return ((out.float() + 1.0) / 2.0).clamp_(0.0, 1.0).cpu()
+
+
+class DiffusersImg2ImgRegenerator:
+    """Any diffusers image-to-image pipeline as a regenerator (default: the SD-XL refiner, empty prompt).
+
+    The pipeline is called with ``output_type="pt"``, one CPU generator per image and, for SD 1.x/2.x and SD-XL
+    pipelines, the prompt embeddings computed once and repeated per batch. The invisible watermark (SD-XL) and the
+    safety checker (SD) are switched off: a watermark would be a trivial shortcut for a detector, and the checker
+    blacks out images it flags. The VAE runs in float32 where the checkpoint asks for it (``force_upcast``, the
+    SD-XL VAE, which overflows in float16); diffusers does the upcast.
+
+    Parameters
+    ----------
+    pipe : diffusers.DiffusionPipeline
+        An img2img pipeline (``StableDiffusionXLImg2ImgPipeline``, ``StableDiffusionImg2ImgPipeline``, ...).
+    strength : float, default 0.3
+        Fraction of the noise schedule that is re-run (diffusers' SD-XL img2img default).
+    num_inference_steps : int, default 50
+        Scheduler steps for strength 1; ``int(num_inference_steps * strength)`` are actually run (must be >= 1).
+    guidance_scale : float, default 5.0
+        Classifier-free guidance. With an empty prompt it acts on SD-XL through the aesthetic-score conditioning
+        only; on SD 1.x it is a no-op, so use 1.0 there to halve the cost.
+    prompt : str, default ""
+        The paper leaves the prompt blank.
+    aesthetic_score, negative_aesthetic_score : float, default 6.0 and 2.5
+        SD-XL refiner conditioning (ignored by other pipelines).
+    precompute_prompt : bool, default True
+        Encode the prompt once instead of on every call (same result, less work per batch).
+
+    Examples
+    --------
+    >>> regen = DiffusersImg2ImgRegenerator.from_pretrained("/models/sdxl-refiner")  # doctest: +SKIP
+    >>> regen.regenerate(images, seeds=[1, 2, 3])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        pipe: Any,
+        *,
+        strength: float = 0.3,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 5.0,
+        prompt: str = "",
+        aesthetic_score: float = 6.0,
+        negative_aesthetic_score: float = 2.5,
+        precompute_prompt: bool = True,
+    ) -> None:
+        if not callable(pipe) or not hasattr(pipe, "components"):
+            raise TypeError(f"pipe must be a diffusers image-to-image pipeline, got {type(pipe).__name__}")
+        if not 0.0 < float(strength) <= 1.0:
+            raise ValueError(f"strength must be in (0, 1], got {strength!r}")
+        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be an int >= 1, got {num_inference_steps!r}")
+        if int(num_inference_steps * strength) < 1:
+            raise ValueError(
+                f"num_inference_steps * strength must be at least 1 (img2img runs int(steps * strength) denoising "
+                f"steps), got {num_inference_steps} * {strength} = {num_inference_steps * strength:g}; raise "
+                f"num_inference_steps to at least {int(-(-1 // strength))}"
+            )
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
+        self.pipe = pipe
+        self.strength = float(strength)
+        self.num_inference_steps = num_inference_steps
+        self.guidance_scale = float(guidance_scale)
+        self.prompt = prompt
+        self.aesthetic_score = float(aesthetic_score)
+        self.negative_aesthetic_score = float(negative_aesthetic_score)
+        self.precompute_prompt = bool(precompute_prompt)
+        self.name_or_path = str(getattr(pipe, "name_or_path", "") or "")
+        self._embeddings: dict[str, Any] | None = None
+        self._fingerprint: str | None = None
+        self._kind = self._pipeline_kind(pipe)
+        # Pseudo-fakes must carry only generation traces: no watermark, no blacked-out "unsafe" images.
+        if getattr(pipe, "watermark", None) is not None:
+            pipe.watermark = None
+        if getattr(pipe, "safety_checker", None) is not None:
+            pipe.safety_checker = None
+        if hasattr(pipe, "set_progress_bar_config"):
+            pipe.set_progress_bar_config(disable=True)
+        self.size_multiple = self._size_multiple(pipe)
+
+    @staticmethod
+    def _pipeline_kind(pipe: Any) -> str:
+        from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
+
+        if isinstance(pipe, StableDiffusionXLImg2ImgPipeline):
+            return "sdxl"
+        if isinstance(pipe, StableDiffusionImg2ImgPipeline):
+            return "sd"
+        return "other"
+
+    @staticmethod
+    def _size_multiple(pipe: Any) -> int:
+        vae_factor = int(getattr(pipe, "vae_scale_factor", 8))
+        unet = getattr(pipe, "unet", None)
+        if unet is not None:
+            # each UNet level but the last halves the latent; its sides must stay divisible all the way down
+            return vae_factor * 2 ** (len(unet.config.block_out_channels) - 1)
+        transformer = getattr(pipe, "transformer", None)
+        patch = int(getattr(getattr(transformer, "config", None), "patch_size", 1) or 1)
+        return vae_factor * patch
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | os.PathLike[str] = DEFAULT_MODEL_ID,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        variant: str | None = None,
+        local_files_only: bool | None = None,
+        cpu_offload: bool = False,
+        **kwargs: Any,
+    ) -> DiffusersImg2ImgRegenerator:
+        """Load an img2img pipeline from a folder or hub id and wrap it.
+
+        Text-to-image checkpoints are mapped to their image-to-image class (``AutoPipelineForImage2Image``). Only
+        safetensors weights are accepted and no remote code is run.
+
+        Parameters
+        ----------
+        model : str or os.PathLike, default "stabilityai/stable-diffusion-xl-refiner-1.0"
+            Local pipeline folder (``save_pretrained`` layout) or hub id (downloads only where the network and
+            ``HF_HUB_OFFLINE`` allow).
+        device : str or torch.device, optional
+            Default: this rank's CUDA device (``LOCAL_RANK``) if available, else the CPU.
+        dtype : torch.dtype, optional
+            Default: float16 on CUDA, float32 on the CPU.
+        variant : str, optional
+            Weight variant, e.g. ``"fp16"`` for hub checkpoints that ship ``*.fp16.safetensors``.
+        local_files_only : bool, optional
+            Forwarded to diffusers (``None`` keeps its default, which honours ``HF_HUB_OFFLINE``).
+        cpu_offload : bool, default False
+            ``enable_model_cpu_offload`` (needs accelerate) for cards too small for the whole pipeline.
+        **kwargs
+            Passed to the constructor (``strength``, ``num_inference_steps``, ``guidance_scale``, ...).
+
+        Raises
+        ------
+        ValueError
+            The folder or id is not a diffusers pipeline.
+        """
+        from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
+
+        dev = _resolve_device(device)
+        if dtype is None:
+            dtype = torch.float16 if dev.type == "cuda" else torch.float32
+        hub_kwargs: dict[str, Any] = {}
+        if local_files_only is not None:
+            hub_kwargs["local_files_only"] = local_files_only
+        try:
+            index = DiffusionPipeline.load_config(model, **hub_kwargs)
+        except Exception as exc:
+            raise ValueError(
+                f"model must be a diffusers pipeline folder (with model_index.json) or a hub id available "
+                f"offline, got {str(model)!r} ({type(exc).__name__}: {exc})"
+            ) from None
+        class_name = str(index.get("_class_name", ""))
+        load_kwargs: dict[str, Any] = {**hub_kwargs, **_dtype_kwarg(dtype), "use_safetensors": True}
+        if variant is not None:
+            load_kwargs["variant"] = variant
+        if "XL" in class_name:
+            load_kwargs["add_watermarker"] = False
+        elif "safety_checker" in index:
+            load_kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        pipe = AutoPipelineForImage2Image.from_pretrained(model, **load_kwargs)
+        if cpu_offload:
+            pipe.enable_model_cpu_offload(device=dev)
+        else:
+            pipe.to(dev)
+        return cls(pipe, **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the pipeline runs (its execution device)."""
+        return torch.device(getattr(self.pipe, "_execution_device", None) or self.pipe.device)
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable description (the cache key part): pipeline class, component configs, dtype, knobs."""
+        components = {
+            name: _module_config(module)
+            for name, module in sorted(self.pipe.components.items())
+            if not name.startswith("tokenizer") and name not in ("safety_checker", "feature_extractor")
+        }
+        if self._fingerprint is None:
+            weights = {name: _weights_fingerprint(m) for name, m in sorted(self.pipe.components.items())}
+            self._fingerprint = _hash_json({k: v for k, v in weights.items() if v is not None})
+        unet = getattr(self.pipe, "unet", None) or getattr(self.pipe, "transformer", None)
+        cfg: dict[str, Any] = {
+            "backend": "img2img",
+            "pipeline": type(self.pipe).__name__,
+            "components": _hash_json(components),
+            "weights": self._fingerprint,
+            "dtype": str(getattr(unet, "dtype", "")),
+            "strength": self.strength,
+            "num_inference_steps": self.num_inference_steps,
+            "guidance_scale": self.guidance_scale,
+            "prompt": self.prompt,
+            "size_multiple": self.size_multiple,
+        }
+        if self._kind == "sdxl":
+            cfg["aesthetic_score"] = self.aesthetic_score
+            cfg["negative_aesthetic_score"] = self.negative_aesthetic_score
+        return cfg
+
+    def _do_cfg(self) -> bool:
+        unet = getattr(self.pipe, "unet", None)
+        return self.guidance_scale > 1.0 and getattr(getattr(unet, "config", None), "time_cond_proj_dim", None) is None
+
+    def _prompt_kwargs(self, batch: int) -> dict[str, Any]:
+        if not self.precompute_prompt or self._kind == "other":
+            return {"prompt": [self.prompt] * batch}
+        if self._embeddings is None:
+            device, cfg = self.device, self._do_cfg()
+            with torch.inference_mode():
+                if self._kind == "sdxl":
+                    pe, npe, ppe, nppe = self.pipe.encode_prompt(
+                        prompt=self.prompt, device=device, num_images_per_prompt=1, do_classifier_free_guidance=cfg
+                    )
+                    self._embeddings = {
+                        "prompt_embeds": pe,
+                        "negative_prompt_embeds": npe,
+                        "pooled_prompt_embeds": ppe,
+                        "negative_pooled_prompt_embeds": nppe,
+                    }
+                else:
+                    pe, npe = self.pipe.encode_prompt(self.prompt, device, 1, cfg)
+                    self._embeddings = {"prompt_embeds": pe, "negative_prompt_embeds": npe}
+        return {
+            k: (v.repeat(batch, *([1] * (v.ndim - 1))) if v is not None else None) for k, v in self._embeddings.items()
+        }
+
+    @torch.inference_mode()
+    def regenerate(self, images: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
+        """Run the pipeline on ``images`` (one size), image ``i`` with the generator seeded by ``seeds[i]``."""
+        batch = check_regenerator_input(images, seeds, self.size_multiple)
+        b, _, h, w = batch.shape
+        kwargs: dict[str, Any] = {
+            **self._prompt_kwargs(b),
+            "image": batch.to(self.device, torch.float32),
+            "strength": self.strength,
+            "num_inference_steps": self.num_inference_steps,
+            "guidance_scale": self.guidance_scale,
+            "generator": _generators(seeds),
+            "output_type": "pt",
+        }
+        if self._kind == "sdxl":
+            kwargs["aesthetic_score"] = self.aesthetic_score
+            kwargs["negative_aesthetic_score"] = self.negative_aesthetic_score
+        with _quiet_vae_casts():
+            out = self.pipe(**kwargs).images
+        if not isinstance(out, torch.Tensor):
+            out = torch.as_tensor(out)
+        out = out.float().cpu()
+        if out.shape != (b, 3, h, w):
+            raise RuntimeError(f"the pipeline returned shape {tuple(out.shape)} for an input of {(b, 3, h, w)}")
+        return out.clamp_(0.0, 1.0)
