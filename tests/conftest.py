@@ -8,6 +8,7 @@ import torch
 from hypothesis import settings
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may touch the network
 settings.register_profile("hrr", deadline=None, derandomize=True, max_examples=25, print_blob=True)
 settings.load_profile("hrr")
 

@@ -10,7 +10,8 @@ from hrr.cli import main
 
 
 @pytest.mark.slow
-def test_demo_quick_writes_report(tmp_path, capsys) -> None:
+def test_demo_quick_writes_report(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("HRR_CACHE_DIR", str(tmp_path / "cache"))  # cold cache, and none left in the user's home
     assert main(["demo", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "CorrentropySAM" in printed and "LogisticRegression" in printed
@@ -27,6 +28,18 @@ def test_demo_quick_writes_report(tmp_path, capsys) -> None:
     assert "4/4 informative" in noisy
     for task in ("additive", "breast_cancer"):
         assert (tmp_path / f"afr_components_{task}.png").stat().st_size > 10_000
+    # The detection benchmark: four variants x four generators, a report and its pictures, a filled cache.
+    assert "Table IV analogue" in printed and "Table V analogue" in printed
+    report = (tmp_path / "benchmark.md").read_text()
+    for variant in ("| baseline |", "| w/o AFR |", "| w/o MSR |", "| HRR |"):
+        assert report.count(variant) == 3, variant
+    mean_acc = [float(r.split("|")[-2]) for r in report.splitlines() if r.startswith("| ") and "variant" not in r
+                and "---" not in r][:4]
+    assert all(50.0 <= a <= 100.0 for a in mean_acc), mean_acc
+    for picture in ("images_grid.png", "cams.png"):
+        assert (tmp_path / picture).stat().st_size > 10_000
+    assert list((tmp_path / "cache" / "demo").glob("images-*.npz"))
+    assert list((tmp_path / "benchmark" / "seed0" / "eval" / "HRR").glob("pr_curves.png"))
 
 
 def test_cli_requires_a_command(capsys) -> None:

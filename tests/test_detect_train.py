@@ -223,8 +223,9 @@ def test_two_process_ddp_training_keeps_replicas_identical(tmp_path: Path) -> No
     write_realfake(tmp_path / "train", n=8)
     write_realfake(tmp_path / "val", n=4, seed=5)
     script = Path(__file__).with_name("_ddp_train_script.py")
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_port", "0", str(script), str(tmp_path)],
+    # --standalone: a local rendezvous on a free port (no fixed port to collide with other jobs)
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), str(tmp_path)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
