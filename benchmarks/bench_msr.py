@@ -202,8 +202,8 @@ def bench_engine(args: argparse.Namespace) -> None:
 
 def _refiner_shaped_pipeline(tok_dir: Path) -> object:
     """SD-XL refiner shapes (UNet 384-768-1536-1536, SD-XL VAE, OpenCLIP-bigG text encoder 2) with random weights."""
-    from _tiny_diffusers import tiny_tokenizer
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLImg2ImgPipeline, UNet2DConditionModel
+    from _tiny_diffusers import refiner_pipeline, tiny_tokenizer
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
     unet = UNet2DConditionModel(
@@ -247,25 +247,7 @@ def _refiner_shaped_pipeline(tok_dir: Path) -> object:
             max_position_embeddings=77,
         )
     )
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        steps_offset=1,
-        beta_schedule="scaled_linear",
-        timestep_spacing="leading",
-    )
-    return StableDiffusionXLImg2ImgPipeline(
-        vae=vae,
-        text_encoder=None,
-        tokenizer=None,
-        text_encoder_2=text,
-        tokenizer_2=tiny_tokenizer(tok_dir),
-        unet=unet,
-        scheduler=scheduler,
-        requires_aesthetics_score=True,
-        force_zeros_for_empty_prompt=False,
-        add_watermarker=False,
-    )
+    return refiner_pipeline(vae, text, tiny_tokenizer(tok_dir), unet)
 
 
 def bench_gpu(args: argparse.Namespace) -> None:

@@ -101,7 +101,7 @@ def tiny_autoencoder_tiny(seed: int = 0) -> Any:
 
 def tiny_refiner(tokenizer_dir: str | os.PathLike[str], seed: int = 0) -> Any:
     """SD-XL-refiner-shaped img2img pipeline (only text_encoder_2, aesthetic-score time ids)."""
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLImg2ImgPipeline, UNet2DConditionModel
+    from diffusers import UNet2DConditionModel
     from transformers import CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
@@ -121,6 +121,15 @@ def tiny_refiner(tokenizer_dir: str | os.PathLike[str], seed: int = 0) -> Any:
         projection_class_embeddings_input_dim=5 * 8 + 32,  # 5 time ids (aesthetic score) * 8 + pooled text 32
         cross_attention_dim=32,
     )
+    vae = tiny_vae(seed)
+    torch.manual_seed(seed)
+    return refiner_pipeline(vae, CLIPTextModelWithProjection(_text_config(True)), tiny_tokenizer(tokenizer_dir), unet)
+
+
+def refiner_pipeline(vae: Any, text_encoder_2: Any, tokenizer_2: Any, unet: Any) -> Any:
+    """Assemble an SD-XL refiner img2img pipeline (its scheduler, no first text encoder, no watermark)."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLImg2ImgPipeline
+
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
         beta_end=0.012,
@@ -128,15 +137,12 @@ def tiny_refiner(tokenizer_dir: str | os.PathLike[str], seed: int = 0) -> Any:
         beta_schedule="scaled_linear",
         timestep_spacing="leading",
     )
-    vae = tiny_vae(seed)
-    torch.manual_seed(seed)
-    text_encoder_2 = CLIPTextModelWithProjection(_text_config(True))
     return StableDiffusionXLImg2ImgPipeline(
         vae=vae,
         text_encoder=None,
         tokenizer=None,
         text_encoder_2=text_encoder_2,
-        tokenizer_2=tiny_tokenizer(tokenizer_dir),
+        tokenizer_2=tokenizer_2,
         unet=unet,
         scheduler=scheduler,
         requires_aesthetics_score=True,
