@@ -16,7 +16,6 @@ Every image, real or fake, is written through the same lossless PNG path, so the
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
@@ -37,10 +36,10 @@ from hrr.detect import (
     HRRDetector,
     TrainConfig,
     evaluate,
-    fit_hrr,
     multiscale_table,
     to_markdown,
 )
+from hrr.detect._pipeline import _train_variants
 
 TRAIN_GENERATOR = "tconv"
 VARIANTS: tuple[str, ...] = ("baseline", "w/o AFR", "w/o MSR", "HRR")
@@ -212,19 +211,12 @@ def run_benchmark(out_dir: Path, *, quick: bool = False, progress: bool = True, 
         test = scan_dataset(root / "data", split="test")
         config = TrainConfig(epochs=s.epochs, batch_size=32, crop_size=s.crop, lr=s.lr, gamma=s.gamma,
                              blur_prob=0.1, jpeg_prob=0.1, patience=s.epochs, seed=sd)
-        plain_cfg = dataclasses.replace(config, gamma=0.0)
-        detectors: dict[str, HRRDetector] = {}
         torch.set_num_threads(max(1, threads))
-        for key, cfg, extra in (("plain", plain_cfg, []), ("msr", config, msr)):
-            done = _stage(timings, f"train detector ({key})", log)
-            torch.manual_seed(sd)
-            det, _ = fit_hrr(train, root / "runs" / key, val_samples=val, msr_samples=extra,
-                             backbone=copy.deepcopy(DemoBackbone()), config=cfg, afr_params={"lam": s.afr_lam},
-                             device="cpu", progress=progress)
-            done()
-            head = HRRDetector(det.model, None, device="cpu")
-            names = ("baseline", "w/o MSR") if key == "plain" else ("w/o AFR", "HRR")
-            detectors[names[0]], detectors[names[1]] = head, det
+        done = _stage(timings, "train detectors (without and with MSR)", log)
+        detectors, _ = _train_variants(train, root / "runs", msr_samples=msr, val_samples=val,
+                                       make_backbone=DemoBackbone, weights=None, config=config,
+                                       afr_params={"lam": s.afr_lam}, device="cpu", progress=progress, seed=sd)
+        done()
         done = _stage(timings, "evaluate", log)
         for variant in VARIANTS:
             det = detectors[variant]

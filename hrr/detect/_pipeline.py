@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,20 +102,38 @@ def run_ablation(train_samples: Sequence[Sample], test_samples: Sequence[Sample]
     from hrr.detect._evaluate import evaluate
 
     config = config or TrainConfig()
-    out_dir = Path(out_dir)
-    plain_cfg = dataclasses.replace(config, gamma=0.0)
-    runs = {"plain": (plain_cfg, ()), "msr": (config, tuple(msr_samples))}
-    results: dict[str, Any] = {}
+    detectors, run_dirs = _train_variants(
+        train_samples, Path(out_dir), msr_samples=msr_samples, val_samples=val_samples,
+        make_backbone=lambda: copy.deepcopy(backbone) if isinstance(backbone, nn.Module) else backbone,
+        weights=weights, config=config, afr_params=afr_params, device=device, progress=progress)
+    results = {name: evaluate(det.predict_proba, test_samples, transform=test_transform,
+                              batch_size=config.batch_size, progress=progress)
+               for name, det in detectors.items()}
+    return AblationResult(results=results, run_dirs=run_dirs)
+
+
+def _train_variants(train_samples: Sequence[Sample], out_dir: Path, *, msr_samples: Sequence[Sample],
+                    val_samples: Sequence[Sample] | None, make_backbone: Callable[[], str | nn.Module],
+                    weights: str | os.PathLike | None, config: TrainConfig, afr_params: dict[str, Any] | None,
+                    device: str | torch.device, progress: bool, seed: int | None = None
+                    ) -> tuple[dict[str, HRRDetector], dict[str, Path]]:
+    """The four Table IV detectors from two trainings, keyed by :data:`ABLATION_VARIANTS`, and their run folders.
+
+    ``out_dir/plain``: no MSR data and gamma = 0 (baseline = its linear head, w/o MSR = its AFR);
+    ``out_dir/msr``: MSR data and ``config.gamma`` (w/o AFR = linear head, HRR = AFR). With ``seed``, the global
+    RNG is reseeded before each backbone is made, so both networks start from the same draw.
+    """
+    runs = {"plain": (dataclasses.replace(config, gamma=0.0), ()), "msr": (config, tuple(msr_samples))}
+    detectors: dict[str, HRRDetector] = {}
     run_dirs: dict[str, Path] = {}
     for key, (cfg, extra) in runs.items():
-        bb = copy.deepcopy(backbone) if isinstance(backbone, nn.Module) else backbone
-        detector, _ = fit_hrr(train_samples, out_dir / key, val_samples=val_samples, msr_samples=extra, backbone=bb,
-                              weights=weights, config=cfg, afr=True, afr_params=afr_params, device=device,
-                              progress=progress)
+        if seed is not None:
+            torch.manual_seed(seed)
+        detector, _ = fit_hrr(train_samples, out_dir / key, val_samples=val_samples, msr_samples=extra,
+                              backbone=make_backbone(), weights=weights, config=cfg, afr=True, afr_params=afr_params,
+                              device=device, progress=progress)
         head_only = HRRDetector(detector.model, None, device=detector.device)
         names = ("baseline", "w/o MSR") if key == "plain" else ("w/o AFR", "HRR")
         for name, det in zip(names, (head_only, detector), strict=True):
-            results[name] = evaluate(det.predict_proba, test_samples, transform=test_transform,
-                                     batch_size=cfg.batch_size, progress=progress)
-            run_dirs[name] = out_dir / key
-    return AblationResult(results={k: results[k] for k in ABLATION_VARIANTS}, run_dirs=run_dirs)
+            detectors[name], run_dirs[name] = det, out_dir / key
+    return {k: detectors[k] for k in ABLATION_VARIANTS}, run_dirs
