@@ -19,8 +19,8 @@ What differs from reading the appendix literally, all of it standard numerical p
   two triangular solves in torch, on CPU and GPU alike; H + eta I is well conditioned (eta > 0).
 * When n < dp the factor is taken of the n x n matrix eta I + B B^T (Woodbury, H = B^T B) instead.
 * Optional acceleration: over-relaxation (x_hat = 1.6 x + (1 - 1.6) z_old) and residual balancing of eta on
-  relative residuals (Boyd et al. 2011, Sec. 3.4.1; Wohlberg 2017), changing eta only by factors > 5
-  so refactorisations stay rare (OSQP's rule).
+  relative residuals (Boyd et al. 2011, Sec. 3.4.1; Wohlberg 2017), checked every 5 iterations, changing
+  eta only by factors > 2 so refactorisations stay rare (OSQP's rule; measured choice, docs/afr.md (e)).
 * Warm start: z and u come in from the previous half-quadratic step.
 """
 
@@ -36,8 +36,8 @@ from torch import Tensor
 from hrr.afr._penalties import GroupL2Penalty, L1Penalty
 
 RELAXATION = 1.6
-_BALANCE_EVERY = 10
-_BALANCE_FACTOR = 5.0
+_BALANCE_EVERY = 5
+_BALANCE_FACTOR = 2.0
 _ETA_BOUNDS = (1e-8, 1e8)
 
 
@@ -181,7 +181,7 @@ def admm_solve(
 
 
 def _balanced_eta(x: Tensor, z: Tensor, z_old: Tensor, u: Tensor, eta: float) -> float:
-    """Relative residual balancing; returns eta unchanged unless the ideal one is > 5x away."""
+    """Relative residual balancing; returns eta unchanged unless the ideal one is > 2x away."""
     tiny = torch.finfo(x.dtype).tiny
     primal = float(torch.linalg.vector_norm(x - z)) / max(
         float(torch.linalg.vector_norm(x)), float(torch.linalg.vector_norm(z)), tiny

@@ -79,7 +79,8 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         ``"uniform"`` is Algorithm 1's alpha ~ U(0, 1) (seeded by ``random_state``); it starts far from
         any good model, with weights that underflow to ~0, and needs more iterations.
     accelerate : bool, default=True
-        Over-relaxation and residual balancing of eta in ADMM (refactoring only on > 5x changes).
+        Over-relaxation and residual balancing of eta in ADMM (checked every 5 iterations, refactoring only on
+        > 2x changes).
         ``False`` runs Algorithm 1's plain ADMM with fixed eta.
     hq_acceleration : {"anderson", "squarem", "none"}, default="anderson"
         Extrapolation of the half-quadratic outer loop, which converges only linearly: Anderson acceleration
