@@ -377,7 +377,7 @@ def check_image_array(image: Any, name: str = "image") -> np.ndarray:
     return out
 
 
-def check_image_batch(images: Any, name: str = "images") -> torch.Tensor:
+def check_image_batch(images: Any, name: str = "images", *, channels: int | None = 3) -> torch.Tensor:
     """Validate a float image batch ``(B, 3, H, W)`` in ``[0, 1]`` and return it unchanged.
 
     Parameters
@@ -386,6 +386,8 @@ def check_image_batch(images: Any, name: str = "images") -> torch.Tensor:
         The batch to check.
     name : str, default "images"
         Argument name used in error messages.
+    channels : int or None, default 3
+        Required channel count; ``None`` accepts any (encoders of grayscale or multispectral images).
 
     Returns
     -------
@@ -405,12 +407,13 @@ def check_image_batch(images: Any, name: str = "images") -> torch.Tensor:
     >>> check_image_batch(torch.zeros(2, 3, 4, 4)).shape
     torch.Size([2, 3, 4, 4])
     """
-    expected = "a float torch tensor of shape (B, 3, H, W) with values in [0, 1]"
+    expected = f"a float torch tensor of shape (B, {'C' if channels is None else channels}, H, W) with values in [0, 1]"
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"{name} must be {expected}, got {_describe(images)}")
     if not images.is_floating_point():
         raise TypeError(f"{name} must be {expected}, got {_describe(images)}")
-    if images.ndim != 4 or images.shape[1] != 3 or images.numel() == 0:
+    wrong_channels = channels is not None and images.ndim == 4 and images.shape[1] != channels
+    if images.ndim != 4 or wrong_channels or images.numel() == 0:
         raise ValueError(f"{name} must be {expected}, got {_describe(images)}")
     values = images.detach()  # no autograd warning for tensors that require grad
     if not bool(torch.isfinite(values).all()):

@@ -129,11 +129,12 @@ def test_robust_training_input_errors() -> None:
     x, y = _digits(8)
     with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
         AdversarialTraining(net, opt, eps=-1.0)
-    with pytest.raises(ValueError, match=r"x must hold values in \[0, 1\]"):
+    shape_and_range = r"x must be a float torch tensor of shape \(B, C, H, W\) with values in \[0, 1\]"
+    with pytest.raises(ValueError, match=shape_and_range + ", got values"):
         AdversarialTraining(net, opt).perturb(x * 255, y)
     with pytest.raises(ValueError, match=r"y must have shape \(8,\)"):
         AdversarialTraining(net, opt).perturb(x, y[:3])
-    with pytest.raises(ValueError, match=r"x must have shape \(B, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"x must be a float torch tensor of shape \(B, C, H, W\)"):
         AdversarialTraining(net, opt).perturb(x[:, 0], y)
     with pytest.raises(TypeError, match="data must be a pair"):
         train_robust(net, x, epochs=1)

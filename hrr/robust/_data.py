@@ -12,26 +12,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from hrr._images import check_image_batch
 from hrr.gan._validate import check_int
 
 Data = Any  # Tensor | tuple[Tensor, Tensor] | Iterable of Tensor or (Tensor, Tensor, ...)
 
 
 def check_images(name: str, x: Any) -> Tensor:
-    """A float batch (B, C, H, W) with values in [0, 1]; raised at the boundary with the argument's name."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a float torch.Tensor of images (B, C, H, W) in [0, 1], "
-                        f"got {type(x).__name__}")
-    if not torch.is_floating_point(x):
-        raise TypeError(f"{name} must be a float tensor (B, C, H, W) in [0, 1], got dtype {x.dtype}")
-    if x.dim() != 4 or x.shape[0] == 0:
-        raise ValueError(f"{name} must have shape (B, C, H, W) with B >= 1, got {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or inf")
-    low, high = float(x.min()), float(x.max())
-    if low < -1e-6 or high > 1 + 1e-6:
-        raise ValueError(f"{name} must hold values in [0, 1] (float images), got range [{low:.4g}, {high:.4g}]")
-    return x
+    """A float batch (B, C, H, W), any C, with values in [0, 1]; raised at the boundary with the argument's name."""
+    return check_image_batch(x, name, channels=None)
 
 
 def check_labels(name: str, y: Any, n: int) -> Tensor:
