@@ -99,13 +99,11 @@ def tiny_autoencoder_tiny(seed: int = 0) -> Any:
     )
 
 
-def tiny_refiner(tokenizer_dir: str | os.PathLike[str], seed: int = 0) -> Any:
-    """SD-XL-refiner-shaped img2img pipeline (only text_encoder_2, aesthetic-score time ids)."""
+def _tiny_unet(**extra: Any) -> Any:
+    """The two-level 32/64-channel conditional UNet both tiny pipelines share; ``extra``: the SD-XL additions."""
     from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextModelWithProjection
 
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=1,
         sample_size=32,
@@ -113,13 +111,23 @@ def tiny_refiner(tokenizer_dir: str | os.PathLike[str], seed: int = 0) -> Any:
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        **extra,
+    )
+
+
+def tiny_refiner(tokenizer_dir: str | os.PathLike[str], seed: int = 0) -> Any:
+    """SD-XL-refiner-shaped img2img pipeline (only text_encoder_2, aesthetic-score time ids)."""
+    from transformers import CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    unet = _tiny_unet(
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
         addition_time_embed_dim=8,
         transformer_layers_per_block=(1, 2),
         projection_class_embeddings_input_dim=5 * 8 + 32,  # 5 time ids (aesthetic score) * 8 + pooled text 32
-        cross_attention_dim=32,
     )
     vae = tiny_vae(seed)
     torch.manual_seed(seed)
@@ -153,20 +161,11 @@ def refiner_pipeline(vae: Any, text_encoder_2: Any, tokenizer_2: Any, unet: Any)
 
 def tiny_sd(tokenizer_dir: str | os.PathLike[str], seed: int = 0) -> Any:
     """SD 1.x-shaped img2img pipeline without a safety checker."""
-    from diffusers import DDIMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
+    from diffusers import DDIMScheduler, StableDiffusionImg2ImgPipeline
     from transformers import CLIPTextModel
 
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-    )
+    unet = _tiny_unet()
     scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,

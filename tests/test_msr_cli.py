@@ -7,25 +7,16 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from _tiny_diffusers import tiny_refiner, tiny_vae
 from PIL import Image
 
 from hrr.cli import main
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # tiny models: a second thread gains nothing, and spinning OpenMP threads on a shared CPU cost a lot
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # no test touches the network
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +23,7 @@ from hrr.msr import (
 pytest.importorskip("diffusers")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # The tiny models gain nothing from a second thread, and on a shared CPU spinning OpenMP threads make each
-    # call many times slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
