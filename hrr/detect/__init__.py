@@ -16,19 +16,21 @@ fit_hrr, run_ablation
     End-to-end training and the baseline / w/o AFR / w/o MSR / HRR ablation (Table IV).
 evaluate, EvalResult, multiscale_table, robustness_sweep, SweepResult
     Per-generator Acc / AP (Tables II-IV), the multi-scale table (Table V) and JPEG / blur / scale sweeps.
-detection_metrics, per_group_table, best_threshold, to_markdown, to_csv, to_json, plot_pr_curves
-    Metrics with the field's conventions (Acc at p > 0.5, AP with generated = positive, unweighted mean row).
-class_activation_maps, save_cam_grid
+detection_metrics, is_generated, per_group_table, best_threshold, to_markdown, to_csv, to_json, plot_pr_curves
+    Metrics with the field's conventions (one rule: generated iff p > threshold; AP with generated = positive;
+    unweighted mean row).
+class_activation_maps, find_cam_layer, save_cam_grid
     Grad-CAM / HiResCAM maps of a detector and the Fig. 4 picture grid.
 """
 
-from hrr.detect._cam import class_activation_maps, save_cam_grid
+from hrr.detect._cam import class_activation_maps, find_cam_layer, save_cam_grid
 from hrr.detect._detector import DetectionResult, HRRDetector
 from hrr.detect._evaluate import EvalResult, SweepResult, evaluate, multiscale_table, robustness_sweep
 from hrr.detect._kl import HRRLoss, KLSeparationLoss
 from hrr.detect._metrics import (
     best_threshold,
     detection_metrics,
+    is_generated,
     per_group_table,
     plot_pr_curves,
     to_csv,
@@ -57,8 +59,10 @@ __all__ = [
     "detection_metrics",
     "evaluate",
     "extract_features",
+    "find_cam_layer",
     "fit_hrr",
     "fit_refiner",
+    "is_generated",
     "multiscale_table",
     "per_group_table",
     "plot_pr_curves",

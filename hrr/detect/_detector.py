@@ -20,6 +20,7 @@ from hrr._device import resolve_device
 from hrr._images import check_image_array, check_image_batch, list_images, load_image_or_none
 from hrr._io import atomic_path
 from hrr.afr import CorrentropySAM
+from hrr.detect._metrics import is_generated
 from hrr.detect._model import Detector
 from hrr.detect._train import save_model_weights
 
@@ -148,7 +149,7 @@ class HRRDetector:
             except (RuntimeError, ValueError) as exc:  # e.g. too small for the backbone, out of memory
                 results.append(DetectionResult(str(f), None, None, f"inference failed: {exc}"))
                 continue
-            results.append(DetectionResult(str(f), prob, prob > self.threshold))
+            results.append(DetectionResult(str(f), prob, is_generated(prob, self.threshold)))
         return results
 
     # ---------------------------------------------------------------- run folder

@@ -25,7 +25,15 @@ from hrr._io import atomic_path
 from hrr.data._dataset import FailureLog, ImageDataset, SizeBucketSampler, _check_samples, read_sizes
 from hrr.data._layouts import Sample
 from hrr.data._transforms import TestTransform
-from hrr.detect._metrics import detection_metrics, per_group_table, plot_pr_curves, to_csv, to_json, to_markdown
+from hrr.detect._metrics import (
+    detection_metrics,
+    is_generated,
+    per_group_table,
+    plot_pr_curves,
+    to_csv,
+    to_json,
+    to_markdown,
+)
 
 __all__ = ["EvalResult", "SweepResult", "evaluate", "multiscale_table", "robustness_sweep"]
 
@@ -85,7 +93,7 @@ class EvalResult:
     def predictions(self) -> list[dict[str, Any]]:
         """One ``{"path", "group", "label", "prob", "pred"}`` row per evaluated image."""
         return [
-            {"path": p, "group": g, "label": int(y), "prob": float(q), "pred": int(q > self.threshold)}
+            {"path": p, "group": g, "label": int(y), "prob": float(q), "pred": int(is_generated(q, self.threshold))}
             for p, g, y, q in zip(self.paths, self.groups, self.labels, self.probs, strict=True)
         ]
 

@@ -25,6 +25,7 @@ __all__ = [
     "METRIC_KEYS",
     "best_threshold",
     "detection_metrics",
+    "is_generated",
     "per_group_table",
     "plot_pr_curves",
     "to_csv",
@@ -36,6 +37,34 @@ METRIC_KEYS: tuple[str, ...] = ("acc", "ap", "real_acc", "fake_acc", "auc")
 """Score columns (fractions in [0, 1]; NaN where undefined)."""
 
 _IMAGE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg")
+
+
+def is_generated(prob: Any, threshold: float = 0.5) -> Any:
+    """The one decision rule of the library: an image is called generated when ``prob > threshold``.
+
+    CNNDetection's rule, used by training logs (``val_acc``), :func:`detection_metrics`, evaluation
+    predictions and :meth:`hrr.detect.HRRDetector.predict_paths` alike, so a probability of exactly
+    ``threshold`` is "real" everywhere.
+
+    Parameters
+    ----------
+    prob : float, numpy.ndarray or torch.Tensor
+        Probability (or probabilities) of "generated", in [0, 1].
+    threshold : float, default 0.5
+
+    Returns
+    -------
+    bool, or a boolean array / tensor of the same shape as ``prob``.
+
+    Examples
+    --------
+    >>> is_generated(0.5), is_generated(0.51)
+    (False, True)
+    >>> is_generated(np.array([0.2, 0.7])).tolist()
+    [False, True]
+    """
+    decision = prob > threshold
+    return bool(decision) if isinstance(prob, (int, float)) else decision
 
 
 def _check_inputs(y_true: Any, prob: Any, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +121,7 @@ def detection_metrics(y_true: Any, prob: Any, threshold: float = 0.5) -> dict[st
     (0.75, 0.5, 1.0, 1.0)
     """
     y, p = _check_inputs(y_true, prob, threshold)
-    pred = (p > threshold).astype(np.int64)
+    pred = is_generated(p, threshold).astype(np.int64)
     correct = pred == y
     n_real, n_fake = int((y == 0).sum()), int((y == 1).sum())
     both = n_real > 0 and n_fake > 0

@@ -30,6 +30,7 @@ from hrr._device import resolve_device
 from hrr._io import atomic_path
 from hrr.data import ImageDataset, Sample, TestTransform, TrainAugment, collate_skip_bad
 from hrr.detect._kl import HRRLoss, KLSeparationLoss
+from hrr.detect._metrics import is_generated
 from hrr.detect._model import Detector
 
 log = logging.getLogger(__name__)
@@ -419,7 +420,7 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
                 failures[path] = reason
             ap = _average_precision(labels_np, probs)
             row["val_ap"] = ap
-            row["val_acc"] = float(((probs >= 0.5) == labels_np).mean()) if labels_np.size else float("nan")
+            row["val_acc"] = float((is_generated(probs) == labels_np).mean()) if labels_np.size else float("nan")
             improved = not math.isnan(ap) and ap > best_ap + config.min_delta
         else:
             improved = True  # without validation data the last epoch is the best one
