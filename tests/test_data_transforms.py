@@ -161,8 +161,9 @@ def test_test_transform_validation(kwargs: dict, match: str) -> None:
 
 
 def test_transforms_reject_bad_images_and_rng() -> None:
-    with pytest.raises(TypeError, match="uint8"):
-        TestTransform()(np.zeros((8, 8, 3), np.uint8))
+    np.testing.assert_array_equal(TestTransform()(np.full((8, 8, 3), 255, np.uint8)), np.ones((8, 8, 3)))
+    with pytest.raises(TypeError, match="int64"):
+        TestTransform()(np.zeros((8, 8, 3), np.int64))
     with pytest.raises(ValueError, match=r"shape \(H, W, 3\)"):
         TrainAugment()(np.zeros((8, 8), np.float32), np.random.default_rng(0))
     with pytest.raises(TypeError, match=r"rng must be a numpy\.random\.Generator"):

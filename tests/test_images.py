@@ -295,14 +295,19 @@ def test_check_image_array_messages() -> None:
     assert check_image_array(np.zeros((3, 4, 3), np.float64)).dtype == np.float32
     with pytest.raises(TypeError, match=r"photo must be a float numpy array .* got list"):
         check_image_array([[0.0]], "photo")
-    with pytest.raises(TypeError, match="divide uint8 images by 255"):
-        check_image_array(np.zeros((3, 4, 3), np.uint8))
+    u8 = np.array([[[0, 128, 255]]], np.uint8)
+    np.testing.assert_array_equal(check_image_array(u8), u8.astype(np.float32) / 255)  # uint8 accepted: x / 255
+    with pytest.raises(TypeError, match=r"int16"):
+        check_image_array(np.zeros((3, 4, 3), np.int16))
     with pytest.raises(ValueError, match=r"shape \(3, 4\)"):
         check_image_array(np.zeros((3, 4)))
     with pytest.raises(ValueError, match="NaN"):
         check_image_array(np.full((3, 4, 3), np.nan))
-    with pytest.raises(ValueError, match=r"got values in \[-1, -1\]"):
+    with pytest.raises(ValueError, match=r"got values in \[-1\.0, -1\.0\]"):
         check_image_array(-np.ones((3, 4, 3)))
+    # Round-off just past 1 is shown with every digit (it used to print as "[0, 1]").
+    with pytest.raises(ValueError, match=r"got values in \[0\.0, 1\.0000001192092896\]"):
+        check_image_array(np.array([[[0.0, 0.5, np.nextafter(np.float32(1), np.float32(2))]]], np.float32))
 
 
 def test_check_image_batch_messages() -> None:
@@ -310,8 +315,14 @@ def test_check_image_batch_messages() -> None:
     assert check_image_batch(x) is x
     with pytest.raises(TypeError, match="got numpy array of shape"):
         check_image_batch(np.zeros((2, 3, 4, 5)))
-    with pytest.raises(TypeError, match=r"torch\.uint8"):
-        check_image_batch(torch.zeros(2, 3, 4, 5, dtype=torch.uint8))
+    u8 = torch.tensor([0, 51, 255], dtype=torch.uint8).view(1, 3, 1, 1)
+    converted = check_image_batch(u8)  # uint8 accepted: a float32 copy, x / 255
+    assert converted.dtype == torch.float32
+    assert torch.equal(converted.flatten(), torch.tensor([0.0, 51.0, 255.0]) / 255)
+    with pytest.raises(TypeError, match=r"torch\.int32"):
+        check_image_batch(torch.zeros(2, 3, 4, 5, dtype=torch.int32))
+    with pytest.raises(ValueError, match=r"got values in \[0\.0, 1\.0000001192092896\]"):
+        check_image_batch(torch.tensor([0.0, 0.5, 1.0000001]).view(1, 3, 1, 1))
     with pytest.raises(ValueError, match=r"shape \(2, 4, 4, 5\)"):
         check_image_batch(torch.zeros(2, 4, 4, 5), "batch")
     with pytest.raises(ValueError, match=r"values in"):

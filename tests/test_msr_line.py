@@ -223,7 +223,11 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="fill_min_neighbors"):
         LineEnhancer(fill_min_neighbors=9)
     with pytest.raises(TypeError, match=r"image must be a float numpy array"):
-        LineEnhancer()(np.zeros((8, 8, 3), np.uint8))
+        LineEnhancer()(np.zeros((8, 8, 3), np.int32))
+    u8 = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)  # uint8 is accepted as x / 255
+    np.testing.assert_array_equal(LineEnhancer()(u8), LineEnhancer()(u8.astype(np.float32) / 255))
+    as_tensor = torch.from_numpy(u8).permute(2, 0, 1)[None]
+    assert LineEnhancer()(as_tensor).dtype == torch.float32
     with pytest.raises(ValueError, match=r"image must be a float torch tensor of shape \(B, 3, H, W\)"):
         LineEnhancer()(torch.zeros(3, 8, 8))
     assert LineEnhancer().config()["sharpen_iters"] == 3

@@ -130,7 +130,7 @@ def test_robust_training_input_errors() -> None:
     with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
         AdversarialTraining(net, opt, eps=-1.0)
     shape_and_range = r"x must be a float torch tensor of shape \(B, C, H, W\) with values in \[0, 1\]"
-    with pytest.raises(ValueError, match=shape_and_range + ", got values"):
+    with pytest.raises(ValueError, match=shape_and_range + r" \(or uint8\), got values in \[0\.0, 255\.0\]"):
         AdversarialTraining(net, opt).perturb(x * 255, y)
     with pytest.raises(ValueError, match=r"y must have shape \(8,\)"):
         AdversarialTraining(net, opt).perturb(x, y[:3])

@@ -4,12 +4,14 @@ Public API
 ----------
 Sample, scan_dataset, detect_layout, group_samples, count_samples, label_from_dirname
     Read ForenSynths/CNNDetection, GenImage, plain real/fake and `hrr regenerate` output folders as they are.
-TrainAugment, TestTransform, resize_image, gaussian_blur, jpeg_compress
-    CNNDetection-style training augmentation; deterministic resize/JPEG/blur/crop for test sweeps.
+TrainAugment, TestTransform, resize_image, gaussian_blur, jpeg_compress, UpsamplingWarning
+    CNNDetection-style training augmentation; deterministic resize/JPEG/blur/crop for test sweeps; the warning
+    emitted when an image smaller than a target size is enlarged.
 ImageDataset, collate_skip_bad, Batch, SizeBucketSampler, read_sizes, FailureLog
     Loading that reports bad files instead of crashing, and batching of un-cropped images by size.
 """
 
+from hrr._images import UpsamplingWarning
 from hrr.data._dataset import Batch, FailureLog, ImageDataset, SizeBucketSampler, collate_skip_bad, read_sizes
 from hrr.data._layouts import (
     LAYOUTS,
@@ -31,6 +33,7 @@ __all__ = [
     "SizeBucketSampler",
     "TestTransform",
     "TrainAugment",
+    "UpsamplingWarning",
     "collate_skip_bad",
     "count_samples",
     "detect_layout",

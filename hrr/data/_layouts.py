@@ -8,7 +8,6 @@ those upper folders are read.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import warnings
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from hrr._images import list_images
+from hrr._images import _dir_key, list_images, walk_tree
 
 __all__ = [
     "FAKE_DIR_NAMES",
@@ -40,13 +39,12 @@ _SPLITS = ("train", "val", "test")
 # bounded so that pointing at a home directory does not walk the whole disk.
 _MAX_LABEL_DEPTH = 5
 _SCALE_DIR = re.compile(r"^s(\d{4})$")
-_HASH_DIR = re.compile(r"^[0-9a-f]{12}$")
 
 _LAYOUT_HELP = (
     "looked for: 'forensynths' (<root>/{train,val,test}/<class or generator>/[<class>/]{0_real,1_fake}), "
     "'genimage' (<root>/<generator>/[<subset>/]{train,val}/{nature,ai}, or <root>/{train,val}/{nature,ai}), "
     "'realfake' (<root>/[<group>/...]{real,fake} or {0_real,1_fake}), "
-    "'msr' (an `hrr regenerate` output folder: msr_manifest.json, <hash12>/s<scale>/{real,regen})"
+    "'msr' (an `hrr regenerate` output folder: msr_manifest.json, s<scale:04d>/{real,regen})"
 )
 
 
@@ -118,31 +116,49 @@ def _check_root(root: str | os.PathLike[str]) -> Path:
 
 
 def _subdirs(path: Path) -> list[Path]:
+    """Visible sub-folders of ``path``, sorted; links followed, as everywhere (the first level of the shared walker)."""
     try:
-        entries = list(os.scandir(path))
-    except OSError:
-        return []
-    return sorted(Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir())
+        for _folder, subfolders, _files in walk_tree(path):
+            return subfolders
+    except FileNotFoundError:  # vanished, or a broken link
+        pass
+    return []  # unreadable: walk_tree logged a warning
 
 
 def _find_label_dirs(root: Path) -> list[tuple[tuple[str, ...], Path, int]]:
     """Label folders below ``root`` as (parts of the parent relative to root, folder, label); never enters one."""
     found: list[tuple[tuple[str, ...], Path, int]] = []
-    stack: list[tuple[Path, tuple[str, ...]]] = [(root, ())]
-    while stack:
-        folder, parts = stack.pop()
-        for sub in _subdirs(folder):
+    # The shared walker follows linked folders and stops at loops; a folder linked twice is found once, under its
+    # shortest path, so its images cannot be counted under two groups.
+    for folder, subfolders, _files in walk_tree(root):
+        parts = folder.relative_to(root).parts
+        enter = []
+        for sub in subfolders:
             label = label_from_dirname(sub.name)
             if label is not None:
                 found.append((parts, sub, label))
             elif len(parts) + 1 < _MAX_LABEL_DEPTH:
-                stack.append((sub, (*parts, sub.name)))
+                enter.append(sub)
+        subfolders[:] = enter
     found.sort(key=lambda item: item[1].as_posix())
     return found
 
 
-def _msr_hash_dirs(root: Path) -> list[Path]:
-    return [d for d in _subdirs(root) if _HASH_DIR.match(d.name) and _msr_scale_dirs(d)]
+def _reserved_folders(root: Path, label_dirs: list[tuple[tuple[str, ...], Path, int]]) -> set[tuple[int, int]]:
+    """``(st_dev, st_ino)`` of the root, the folders above each label folder and the label folders themselves.
+
+    Listing the label folders with this as the walker's ``seen`` set keeps a link inside one (``fake/loop -> ..``,
+    ``fake/x -> ../real``) from listing the dataset again or another label's images under this label, and lists
+    every other real folder once: no image becomes two samples.
+    """
+    seen: set[tuple[int, int]] = set()
+    for parts, label_dir, _ in label_dirs:
+        for folder in (*(root.joinpath(*parts[:i]) for i in range(len(parts) + 1)), label_dir):
+            try:
+                seen.add(_dir_key(folder))
+            except OSError:  # vanished since the search; the listing will warn
+                continue
+    return seen
 
 
 def _msr_scale_dirs(folder: Path) -> list[Path]:
@@ -152,7 +168,7 @@ def _msr_scale_dirs(folder: Path) -> list[Path]:
 
 
 def _is_msr(root: Path) -> bool:
-    return (root / "msr_manifest.json").is_file() or bool(_msr_hash_dirs(root)) or bool(_msr_scale_dirs(root))
+    return (root / "msr_manifest.json").is_file() or bool(_msr_scale_dirs(root))
 
 
 def _classify(parts: tuple[str, ...], label_dir: Path) -> str:
@@ -226,34 +242,16 @@ def _interpret(layout: str, root: Path, parts: tuple[str, ...]) -> tuple[str, st
 
 
 def _scan_msr(root: Path) -> list[Sample]:
-    hash_dirs = _msr_hash_dirs(root)
-    if not hash_dirs and _msr_scale_dirs(root):
-        hash_dirs = [root]  # the root is one <config_hash12> folder itself
-    elif len(hash_dirs) > 1:
-        manifest = root / "msr_manifest.json"
-        wanted = None
-        if manifest.is_file():
-            try:
-                wanted = str(json.loads(manifest.read_text()).get("config_hash", ""))[:12] or None
-            except (OSError, ValueError, AttributeError):
-                wanted = None
-        chosen = [d for d in hash_dirs if d.name == wanted]
-        if not chosen:
-            raise ValueError(
-                f"{str(root)!r} holds regenerations of several MSR configurations "
-                f"({', '.join(d.name for d in hash_dirs)}) and msr_manifest.json names none of them; "
-                "pass one <config_hash12> folder as the root"
-            )
-        hash_dirs = chosen
+    """The layout :meth:`hrr.msr.MultiScaleRetrospector.run` writes: ``s<scale:04d>/{real,regen}/<id>.png``."""
     samples: list[Sample] = []
-    for hdir in hash_dirs:
-        for sdir in _msr_scale_dirs(hdir):
-            group = f"msr@{int(sdir.name[1:])}"
-            for sub, label in (("real", 0), ("regen", 1)):
-                if (sdir / sub).is_dir():
-                    samples.extend(Sample(p, label, group, "") for p in list_images(sdir / sub, recursive=True))
+    seen: set[tuple[int, int]] = set()  # one listing per real folder across the scan: no duplicated samples
+    for sdir in _msr_scale_dirs(root):
+        group = f"msr@{int(sdir.name[1:])}"
+        for sub, label in (("real", 0), ("regen", 1)):
+            if (sdir / sub).is_dir():
+                samples.extend(Sample(p, label, group, "") for p in list_images(sdir / sub, seen=seen))
     if not samples:
-        raise ValueError(f"MSR output folder {str(root)!r} holds no images under <hash12>/s<scale>/{{real,regen}}")
+        raise ValueError(f"MSR output folder {str(root)!r} holds no images under s<scale:04d>/{{real,regen}}")
     return samples
 
 
@@ -303,13 +301,15 @@ def scan_dataset(
     else:
         samples = []
         skipped: list[str] = []
-        for parts, label_dir, label in _find_label_dirs(path):
+        label_dirs = _find_label_dirs(path)
+        seen = _reserved_folders(path, label_dirs)  # one listing per real folder across the scan
+        for parts, label_dir, label in label_dirs:
             where = _interpret(chosen, path, parts)
             if where is None:
                 skipped.append(label_dir.relative_to(path).as_posix())
                 continue
             group, split_name = where
-            samples.extend(Sample(p, label, group, split_name) for p in list_images(label_dir, recursive=True))
+            samples.extend(Sample(p, label, group, split_name) for p in list_images(label_dir, seen=seen))
         if skipped:
             warnings.warn(
                 f"{len(skipped)} label folder(s) under {str(path)!r} do not fit the {chosen!r} layout and were "

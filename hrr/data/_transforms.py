@@ -14,43 +14,9 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from hrr._images import check_image_array
+from hrr._images import check_image_array, clip_unit, resize_image, warn_upsampling
 
 __all__ = ["TestTransform", "TrainAugment", "gaussian_blur", "jpeg_compress", "resize_image"]
-
-
-def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a float image: area averaging when shrinking, bicubic when enlarging.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        Float32 ``(H, W, 3)`` in [0, 1].
-    size : tuple of int
-        Target ``(height, width)``, both >= 1.
-
-    Returns
-    -------
-    numpy.ndarray
-        Float32 ``(height, width, 3)`` in [0, 1] (bicubic overshoot is clipped).
-
-    Examples
-    --------
-    >>> resize_image(np.zeros((64, 48, 3), np.float32), (32, 24)).shape
-    (32, 24, 3)
-    """
-    h, w = image.shape[:2]
-    out_h, out_w = int(size[0]), int(size[1])
-    if out_h < 1 or out_w < 1:
-        raise ValueError(f"resize target must be >= 1 pixel per side; got {size!r}")
-    if (out_h, out_w) == (h, w):
-        return image
-    # INTER_AREA is the alias-free choice for shrinking; it degrades to blocky nearest-like output when enlarging.
-    shrink = out_h <= h and out_w <= w
-    out = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-    if not shrink:
-        np.clip(out, 0.0, 1.0, out=out)
-    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -78,7 +44,7 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     if sigma == 0:
         return image
     out = cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma), sigmaY=float(sigma), borderType=cv2.BORDER_REFLECT_101)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return clip_unit(out)  # the kernel's weights sum to 1 only up to round-off: white can blur to 1.0000001
 
 
 def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:
@@ -250,7 +216,9 @@ class TrainAugment:
             h, w = out.shape[:2]
             if h < c or w < c:
                 if self.small == "upscale":
-                    out = resize_image(out, _short_side_size(h, w, c))
+                    target = _short_side_size(h, w, c)
+                    warn_upsampling((h, w), target, f"TrainAugment(crop_size={c}, small='upscale')")
+                    out = resize_image(out, target)
                 else:
                     out = _reflect_pad_to(out, c, c)
                 h, w = out.shape[:2]
@@ -376,7 +344,10 @@ class TestTransform:
             Float32 ``(H', W', 3)`` in [0, 1] with ``(H', W') == output_size(H, W)``.
         """
         out = np.ascontiguousarray(check_image_array(image, "image"))
-        out = resize_image(out, self._resized(*out.shape[:2]))
+        target = self._resized(*out.shape[:2])
+        if self.size is not None:  # an explicit scale > 1 asks for enlargement; a target size does not
+            warn_upsampling(out.shape[:2], target, f"TestTransform(size={self.size})")
+        out = resize_image(out, target)
         if self.blur_sigma:
             out = gaussian_blur(out, float(self.blur_sigma))
         if self.jpeg_quality is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from hrr._images import clip_unit
+
 # Colour photographs of scikit-image and scikit-learn (no downloads: both ship these files in their wheels).
 _SKIMAGE = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
 _SKLEARN = ("china.jpg", "flower.jpg")
@@ -32,8 +34,8 @@ def cut_patches(photos: dict[str, np.ndarray], n: int, size: int, *, seed: int, 
         raise ValueError(f"part must be 'train' or 'test'; got {part!r}")
     rng = np.random.default_rng(seed)
     names = sorted(photos)
-    resized = {(k, s): cv2.resize(photos[k], None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s != 1 else photos[k]
-               for k in names for s in scales}
+    resized = {(k, s): clip_unit(cv2.resize(photos[k], None, fx=s, fy=s, interpolation=cv2.INTER_AREA))
+               if s != 1 else photos[k] for k in names for s in scales}
     out = np.empty((n, size, size, 3), np.float32)
     positions: list[tuple[str, float, int, int]] = []
     for i in range(n):

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import torch
 
-from hrr._images import check_image_array, check_image_batch
+from hrr._images import check_image_array, check_image_batch, clip_unit
 
 __all__ = ["LineEnhancer", "gaussian_kernel_size"]
 
@@ -148,7 +148,7 @@ class LineEnhancer:
         residual = image - blur
         soft = cv2.GaussianBlur((np.abs(residual) > self.usm_threshold).astype(np.float32), k, 0)
         sharp = np.clip(image + self.usm_weight * residual, 0.0, 1.0)
-        return (soft * sharp + (1.0 - soft) * image).astype(np.float32, copy=False)
+        return clip_unit(soft * sharp + (1.0 - soft) * image)  # a convex mix can round past 1
 
     def sketch(self, sharpened: np.ndarray) -> np.ndarray:
         """``g``: XDoG line pixels of an image, as a ``uint8`` ``(H, W)`` mask of 0/1 (before ``h``)."""
@@ -186,7 +186,7 @@ class LineEnhancer:
         m = mask[:, :, None].astype(np.float32)
         base = image if self.combine == "hrr" else first
         out = base + m * (sharp - base)
-        return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False), mask
+        return clip_unit(out), mask
 
     def line_mask(self, image: np.ndarray) -> np.ndarray:
         """``M = h(g(f^n(image)))`` as a ``uint8`` ``(H, W)`` mask of 0/1."""
@@ -218,9 +218,9 @@ class LineEnhancer:
             arrays = batch.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy()
             results = [self._enhance(np.ascontiguousarray(a)) for a in arrays]
             out = torch.from_numpy(np.stack([r[0] for r in results])).permute(0, 3, 1, 2)
-            out = out.to(device=image.device, dtype=image.dtype).contiguous()
+            out = out.to(device=batch.device, dtype=batch.dtype).contiguous()
             if return_mask:
-                masks = torch.from_numpy(np.stack([r[1] for r in results]).astype(bool)).to(image.device)
+                masks = torch.from_numpy(np.stack([r[1] for r in results]).astype(bool)).to(batch.device)
                 return out, masks
             return out
         result, mask = self._enhance(check_image_array(image, "image"))

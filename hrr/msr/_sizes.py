@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-import cv2
 import numpy as np
+
+from hrr._images import resize_image
 
 __all__ = ["ResizeMode", "add_noise", "item_seed", "resize_to", "target_size"]
 
@@ -86,14 +87,7 @@ def resize_to(image: np.ndarray, size: tuple[int, int], mode: ResizeMode = "shor
         # scale so the short side matches exactly, then crop the long side down to the rounded target
         factor = th / h if h <= w else tw / w
         sh, sw = (th, max(tw, round(w * factor))) if h <= w else (max(th, round(h * factor)), tw)
-    if (sh, sw) == (h, w):
-        resized = image
-    else:
-        shrink = sh * sw < h * w
-        interp = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
-        resized = cv2.resize(image, (sw, sh), interpolation=interp)
-        if not shrink:
-            resized = np.clip(resized, 0.0, 1.0)
+    resized = resize_image(image, (sh, sw))
     top, left = (sh - th) // 2, (sw - tw) // 2
     return np.ascontiguousarray(resized[top : top + th, left : left + tw], dtype=np.float32)
 
