@@ -216,18 +216,62 @@ def test_predict_paths_gives_a_clear_result_per_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_process_ddp_training_keeps_replicas_identical(tmp_path: Path) -> None:
+def _run_ddp(root: Path, *args: int) -> dict:
     import subprocess
     import sys
 
-    write_realfake(tmp_path / "train", n=8)
-    write_realfake(tmp_path / "val", n=4, seed=5)
     script = Path(__file__).with_name("_ddp_train_script.py")
     # --standalone: a local rendezvous on a free port (no fixed port to collide with other jobs)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(script), str(tmp_path)],
+                           str(script), str(root), *map(str, args)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report == {"world": 2, "same": True, "epochs": 2}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_two_process_ddp_training_keeps_replicas_identical(tmp_path: Path) -> None:
+    write_realfake(tmp_path / "train", n=8)
+    write_realfake(tmp_path / "val", n=4, seed=5)
+    report = _run_ddp(tmp_path)
+    assert report == {"world": 2, "same": True, "epochs": 2, "failed": [], "steps": [2, 2]}
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_ddp_ranks_agree_on_the_step_when_one_rank_draws_a_bad_file(tmp_path: Path, accumulate: int) -> None:
+    # Batch size 1 and a 0-byte PNG: the rank that draws it has an empty batch. It used to skip the step alone
+    # while the other rank waited in DDP's all-reduce forever (the subprocess timeout would fire).
+    write_realfake(tmp_path / "train", n=3)
+    (tmp_path / "train" / "fake" / "empty.png").write_bytes(b"")
+    write_realfake(tmp_path / "val", n=2, seed=5)
+    report = _run_ddp(tmp_path, 1, 2, accumulate)
+    assert report["world"] == 2 and report["same"] and report["epochs"] == 2
+    assert report["failed"] == ["empty.png"]  # reported by rank 0, whichever rank drew it
+    # 7 files -> 4 batches per rank; the one with the bad file is skipped by both ranks (its step too, unless
+    # it closes an accumulation window with gradients pending)
+    assert report["steps"] == ([3, 3] if accumulate == 1 else [2, 2])
+
+
+def test_one_decision_rule_from_training_log_to_evaluation(task: dict[str, list], tmp_path: Path) -> None:
+    """A probability of exactly 0.5 is "real" in the training log's val_acc, in evaluate and in predict_paths
+    (the log used ``prob >= 0.5`` while everything else used ``prob > threshold``)."""
+    from hrr.detect import evaluate, is_generated
+
+    model = _model()
+    torch.nn.init.zeros_(model.head.weight)
+    torch.nn.init.zeros_(model.head.bias)  # every logit is 0: every probability is exactly 0.5
+
+    def no_learning(logits: torch.Tensor, feats: torch.Tensor, labels: torch.Tensor) -> tuple:
+        return (logits * 0.0).sum(), {"ce": 0.0, "kl": 0.0}  # zero gradients: Adam leaves the weights as they are
+
+    reals = [s for s in task["val"] if s.label == 0]
+    val = reals + [s for s in task["val"] if s.label == 1][:4]  # 12 real, 4 fake
+    result = train_detector(model, task["train"], tmp_path / "run", val_samples=val, criterion=no_learning,
+                            config=TrainConfig(epochs=1, **FAST), device="cpu", progress=False)
+    assert result.history[0]["val_acc"] == len(reals) / len(val) == 0.75
+    detector = HRRDetector(model, None, device="cpu")
+    evaluated = evaluate(detector.predict_proba, val, transform=TestTransform(center_crop=32), progress=False)
+    assert set(evaluated.probs.tolist()) == {0.5}
+    assert evaluated.metrics()["acc"] == 0.75
+    assert not any(r.generated for r in detector.predict_paths([s.path for s in val], progress=False))
+    assert is_generated(0.5) is False and is_generated(0.5000001) is True

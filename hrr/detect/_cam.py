@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrr._grad import check_autograd_module
 from hrr._images import check_image_batch
 from hrr._io import atomic_path
 
@@ -152,10 +153,11 @@ def class_activation_maps(
 ) -> torch.Tensor:
     """Class-activation maps of ``model`` for ``images``, upsampled to the image size and scaled to [0, 1].
 
-    The model is run in eval mode with gradients enabled (also when called under ``torch.no_grad``); its
-    train/eval flags are restored and every hook removed afterwards, even on error. Parameters are never
-    modified and their ``requires_grad`` is not touched: gradients are taken with ``torch.autograd.grad`` with
-    respect to the layer's activation only.
+    The model is run in eval mode with gradients enabled (also when called under ``torch.no_grad`` or
+    ``torch.inference_mode``, with the same maps); its train/eval flags are restored and every hook removed
+    afterwards, even on error. Parameters are never modified and their ``requires_grad`` is not touched: gradients
+    are taken with ``torch.autograd.grad`` with respect to the layer's activation only. A model whose parameters
+    were created under ``torch.inference_mode()`` cannot be differentiated and raises a RuntimeError saying so.
 
     Parameters
     ----------
@@ -199,6 +201,7 @@ def class_activation_maps(
         raise ValueError(
             f"class_index must be an int or hold one entry per image ({images.shape[0]}); got {len(class_index)}"  # type: ignore[arg-type]
         )
+    check_autograd_module("model", model)
     layer = _resolve_layer(model, target_layer, images)
     height, width = images.shape[-2:]
     captured: list[torch.Tensor] = []

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from hrr._device import resolve_device
+from hrr._grad import enables_grad, replace_inference_tensors
 from hrr._io import atomic_path
 from hrr.data import ImageDataset, Sample, TestTransform, TrainAugment, collate_skip_bad
 from hrr.detect._kl import HRRLoss, KLSeparationLoss
@@ -252,6 +253,7 @@ def _average_precision(labels: np.ndarray, probs: np.ndarray) -> float:
     return float(average_precision_score(labels, probs))
 
 
+@enables_grad  # training: also when called under torch.no_grad() / torch.inference_mode()
 def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample], run_dir: str | os.PathLike, *,
                    val_samples: Sequence[Sample] | None = None, config: TrainConfig | None = None,
                    device: str | torch.device = "auto", resume: bool = True, progress: bool = True,
@@ -288,6 +290,7 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
     if not hasattr(model, "forward_with_features"):
         raise TypeError("model must provide forward_with_features(images) -> (logits, features), like "
                         f"hrr.Detector; got {type(model).__name__}")
+    replace_inference_tensors(model)  # e.g. fit_hrr under inference_mode builds the head there: make it trainable
     train_samples = list(train_samples)
     n_real, n_fake = _class_counts(train_samples)
     if n_real == 0 or n_fake == 0:
@@ -376,6 +379,7 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
         bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not (progress and is_main),
                    leave=False)
         optimizer.zero_grad(set_to_none=True)
+        pending = 0  # micro-batches whose gradients wait for the optimizer step
         for i, batch in enumerate(loader):
             if i >= n_batches:
                 break
@@ -383,11 +387,18 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
                 if path not in failures:
                     log.warning("skipping %s: %s", path, reason)
                 failures[path] = reason
-            if batch.images.shape[0] == 0:
+            last_micro = (i + 1) % config.accumulate == 0 or i + 1 == n_batches
+            if not _all_ranks_have_data(batch.images.shape[0] > 0, world, dev):
+                # Every rank skips together: a rank that skipped alone would leave the others waiting forever in
+                # DDP's gradient all-reduce (one unreadable file at batch size 1 is enough).
+                if last_micro and pending:
+                    if world > 1:  # the skipped micro-batch was to run DDP's all-reduce of the accumulated grads
+                        _average_gradients(model, world)
+                    _optimizer_step(optimizer, scaler)
+                    steps, pending = steps + 1, 0
                 bar.update(1)
                 continue
             images, labels = batch.images.to(dev), batch.labels.to(dev)
-            last_micro = (i + 1) % config.accumulate == 0 or i + 1 == n_batches
             sync = nullcontext() if (world == 1 or last_micro) else train_model.no_sync()  # type: ignore[operator]
             with sync:
                 with autocast:
@@ -396,17 +407,13 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
                 scaled = loss / config.accumulate
                 (scaler.scale(scaled) if scaler else scaled).backward()
             micro += 1
+            pending += 1
             sums["loss"] += float(loss.detach())
             sums["ce"] += parts["ce"]
             sums["kl"] += parts["kl"]
             if last_micro:
-                if scaler:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                steps += 1
+                _optimizer_step(optimizer, scaler)
+                steps, pending = steps + 1, 0
             bar.update(1)
             bar.set_postfix(loss=f"{sums['loss'] / max(micro, 1):.4f}")
         bar.close()
@@ -432,6 +439,8 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
             bad_epochs += 1
             if bad_epochs > config.patience:
                 stopped = True
+        if world > 1:
+            failures = _gather_failures(failures, world)  # rank 0 writes the report: it must list every rank's
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if is_main:
@@ -449,6 +458,49 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
     return TrainResult(best_epoch=best_epoch + 1, best_val_ap=None if best_ap == -math.inf else best_ap,
                        epochs_run=len(history), stopped_early=stopped, history=history,
                        failures=sorted(failures.items()))
+
+
+def _optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _average_gradients(model: nn.Module, world: int) -> None:
+    """What DDP's backward does for the micro-batch that closes an accumulation window: average grads."""
+    import torch.distributed as dist
+
+    for param in model.parameters():
+        if param.grad is not None:
+            dist.all_reduce(param.grad)
+            param.grad.div_(world)
+
+
+def _all_ranks_have_data(has_data: bool, world: int, device: torch.device) -> bool:
+    """Whether every rank's batch holds at least one readable image (all ranks get the same answer)."""
+    if world == 1:
+        return has_data
+    import torch.distributed as dist
+
+    flag = torch.tensor([1 if has_data else 0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def _gather_failures(failures: dict[str, str], world: int) -> dict[str, str]:
+    """Union of every rank's ``path -> reason`` (first reason by rank order wins), the same on all ranks."""
+    import torch.distributed as dist
+
+    gathered: list[dict[str, str] | None] = [None] * world
+    dist.all_gather_object(gathered, failures)
+    merged: dict[str, str] = {}
+    for part in gathered:
+        for path, reason in (part or {}).items():
+            merged.setdefault(path, reason)
+    return merged
 
 
 def _install_with_features(model: nn.Module) -> None:

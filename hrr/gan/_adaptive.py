@@ -12,6 +12,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from hrr._grad import check_autograd_module
 from hrr.gan._perturb import LossFn, Norm, _input_gradient, fgm, pgd
 from hrr.gan._spectral import SpectralNormEstimator, check_sigma_of
 from hrr.gan._state import preserved_state
@@ -133,6 +134,7 @@ class AdaptiveAdversarial:
         """Return ``x_adv`` for ``x`` (float, batch first: images (B, C, H, W) or embeddings) maximising ``loss_fn``."""
         check_float_tensor("x", x)
         check_callable("loss_fn", loss_fn)
+        check_autograd_module("module", self.module)
         with preserved_state(self.module):
             grad = _input_gradient(loss_fn, x, self.loss_scale)  # Alg. 1: back-propagate, back up
         if self.kappa == "auto":

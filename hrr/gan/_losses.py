@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from hrr._grad import grad_enabled
 from hrr.gan._validate import check_callable, check_float_tensor, rand_with
 
 
@@ -35,7 +36,9 @@ def gradient_penalty(
     Returns
     -------
     Tensor
-        Scalar penalty, with a graph to D's parameters (create_graph=True) so it can be backpropagated.
+        Scalar penalty, with a graph to D's parameters (create_graph=True) so it can be backpropagated. Under
+        ``torch.no_grad()`` / ``torch.inference_mode()`` (e.g. logging in an evaluation loop) the same value is
+        computed, with autograd switched on internally, and returned without a graph.
 
     Examples
     --------
@@ -48,11 +51,15 @@ def gradient_penalty(
     check_float_tensor("fake", fake)
     if real.shape != fake.shape:
         raise ValueError(f"fake must have real's shape {tuple(real.shape)}, got {tuple(fake.shape)}")
-    a = rand_with((real.shape[0],), generator, real).view(-1, *([1] * (real.dim() - 1)))
-    mixed = (a * real.detach() + (1 - a) * fake.detach()).requires_grad_(True)
-    with torch.enable_grad():
+    keep_graph = torch.is_grad_enabled()  # False under no_grad and under inference_mode
+    # ∇D(x̃) needs autograd even when the caller evaluates the penalty under no_grad / inference_mode; tensors
+    # made inside grad_enabled() are normal tensors, so inference-mode inputs are fine here.
+    with grad_enabled():
+        a = rand_with((real.shape[0],), generator, real).view(-1, *([1] * (real.dim() - 1)))
+        mixed = (a * real.detach() + (1 - a) * fake.detach()).requires_grad_(True)
         out = critic(mixed)
-        (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
-    grad = grad.float()
-    norms = grad.norm(dim=1) if per_pixel else grad.flatten(1).norm(dim=1)
-    return (norms - 1).pow(2).mean()
+        (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=keep_graph)
+        grad = grad.float()
+        norms = grad.norm(dim=1) if per_pixel else grad.flatten(1).norm(dim=1)
+        penalty = (norms - 1).pow(2).mean()
+    return penalty if keep_graph else penalty.detach()

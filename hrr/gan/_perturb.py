@@ -2,7 +2,8 @@
 
 Both work on any floating tensor whose first dimension is the batch: discriminator inputs (B, C, H, W) or the
 discriminator's embedding (the input of its last layer, e.g. (B, C', H', W') or (B, F)). Norms are per sample,
-over all non-batch dimensions.
+over all non-batch dimensions. They also work when called under ``torch.no_grad()`` or ``torch.inference_mode()``
+(autograd is switched on for the input gradient only; the same perturbation comes back).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from hrr._grad import autograd_tensor, check_autograd_module, grad_enabled
 from hrr.gan._state import preserved_state
 from hrr.gan._validate import (
     check_callable,
@@ -82,9 +84,13 @@ def project(delta: Tensor, eps: float, norm: Norm = "l2") -> Tensor:
 
 
 def _input_gradient(loss_fn: LossFn, x: Tensor, loss_scale: float) -> Tensor:
-    """∇ₓ loss_fn(x) without touching any parameter's ``.grad`` (autograd.grad w.r.t. the input only)."""
-    leaf = x.detach().requires_grad_(True)
-    with torch.enable_grad():
+    """∇ₓ loss_fn(x) without touching any parameter's ``.grad`` (autograd.grad w.r.t. the input only).
+
+    Works under ``torch.no_grad()`` and ``torch.inference_mode()`` too (evaluation loops): autograd is switched on
+    for this block only, and an inference-mode ``x`` is copied to a normal tensor so it can be differentiated.
+    """
+    with grad_enabled():
+        leaf = autograd_tensor(x.detach()).detach().requires_grad_(True)
         loss = loss_fn(leaf)
         if not isinstance(loss, Tensor) or loss.numel() != 1:
             shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
@@ -161,6 +167,7 @@ def fgm(
     clamp = check_clamp("clamp", clamp)
     loss_scale = check_positive("loss_scale", loss_scale)
     if grad is None:
+        check_autograd_module("module", module)
         with preserved_state(module):
             grad = _input_gradient(loss_fn, x, loss_scale)
     elif grad.shape != x.shape:
@@ -236,6 +243,7 @@ def pgd(
     clamp = check_clamp("clamp", clamp)
     loss_scale = check_positive("loss_scale", loss_scale)
     check_generator("generator", generator)
+    check_autograd_module("module", module)
     x0 = x.detach()
     if random_start:
         delta = _random_in_ball(x0, eps, norm, generator)

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from hrr._grad import enables_grad
 from hrr._io import atomic_path
 from hrr.gan._adaptive import AdaptiveAdversarial
 from hrr.gan._losses import gradient_penalty
@@ -263,6 +264,7 @@ class SinGAN:
         self.device = torch.device("cpu")
 
     # ------------------------------------------------------------------ training
+    @enables_grad  # a training run: also under torch.no_grad() / torch.inference_mode()
     def train(
         self,
         image: Any,
@@ -288,6 +290,11 @@ class SinGAN:
         -------
         SinGAN
             ``self``.
+
+        Notes
+        -----
+        Autograd is switched on for the whole run, so it also trains when called under ``torch.no_grad()`` or
+        ``torch.inference_mode()``; the caller's modes are restored afterwards.
         """
         cfg = self.config
         self.device = torch.device(device)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import torch
 from torch import nn
 
 
@@ -67,13 +68,15 @@ def preserved_state(*modules: nn.Module | None) -> Iterator[None]:
     saved_buffers: list[tuple[nn.Module, str, object]] = []
     modes = [(sub, sub.training) for sub in owners]
     flags = []
-    for sub in owners:
-        for name, param in sub.named_parameters(recurse=False):
-            flags.append((sub, name, param, param.requires_grad))
-        for name, buf in list(sub._buffers.items()):
-            if buf is not None:
-                saved_buffers.append((sub, name, buf))
-                sub._buffers[name] = buf.detach().clone()
+    # clones are normal tensors even under torch.inference_mode(): the block may run autograd through them
+    with torch.inference_mode(False):
+        for sub in owners:
+            for name, param in sub.named_parameters(recurse=False):
+                flags.append((sub, name, param, param.requires_grad))
+            for name, buf in list(sub._buffers.items()):
+                if buf is not None:
+                    saved_buffers.append((sub, name, buf))
+                    sub._buffers[name] = buf.detach().clone()
     try:
         yield
     finally:
@@ -83,4 +86,6 @@ def preserved_state(*modules: nn.Module | None) -> Iterator[None]:
             sub.training = training
         for _sub, _name, param, requires_grad in flags:
             if param.requires_grad != requires_grad:
-                param.requires_grad_(requires_grad)
+                # an inference-mode parameter's flag can only be set back inside inference mode
+                with torch.inference_mode(param.is_inference()):
+                    param.requires_grad_(requires_grad)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from hrr._grad import autograd_tensor, check_autograd_module, enables_grad, replace_inference_tensors
 from hrr.gan._perturb import Norm, pgd
 from hrr.gan._state import preserved_state, unwrap
 from hrr.gan._validate import check_choice, check_clamp, check_generator, check_int, check_positive
@@ -144,7 +145,8 @@ class AdversarialTraining:
         check_generator("generator", generator)
         if self.eps == 0:
             return x.detach()
-        y = y.to(x.device)
+        check_autograd_module("model", self.model)
+        y = autograd_tensor(y.to(x.device))  # saved for backward by the loss: no inference tensor
 
         def loss_fn(z: Tensor) -> Tensor:
             with self._autocast(z.device):
@@ -156,8 +158,15 @@ class AdversarialTraining:
                    random_start=self.random_start, clamp=self.clamp, loss_scale=scale, module=self.model,
                    generator=generator)
 
+    @enables_grad  # a training step: also under torch.no_grad() / torch.inference_mode()
     def step(self, x: Tensor, y: Tensor, *, generator: torch.Generator | None = None) -> AdversarialStep:
-        """Attack the batch, then one optimizer step on CE(model(x_adv), y). Returns an :class:`AdversarialStep`."""
+        """Attack the batch, then one optimizer step on CE(model(x_adv), y). Returns an :class:`AdversarialStep`.
+
+        Autograd is switched on for the call (also under ``torch.no_grad()`` / ``torch.inference_mode()``), and
+        inference-mode inputs are copied to normal tensors; the caller's modes are restored afterwards.
+        """
+        check_autograd_module("model", self.model)  # the caller's optimizer holds these parameters: no swap
+        x, y = autograd_tensor(x), autograd_tensor(y)
         x_adv = self.perturb(x, y, generator=generator)
         y = y.long().to(x.device)
         with self._autocast(x.device):
@@ -187,6 +196,7 @@ def _model_device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
+@enables_grad  # a training run: also under torch.no_grad() / torch.inference_mode()
 def train_robust(
     model: nn.Module,
     data: Data,
@@ -239,6 +249,11 @@ def train_robust(
     list of dict
         One row per epoch: ``epoch``, ``lr``, ``loss`` (mean adversarial CE), ``accuracy`` (on the perturbed
         batches), ``max_perturbation``.
+
+    Notes
+    -----
+    Autograd is switched on for the whole run, so it also trains when called under ``torch.no_grad()`` or
+    ``torch.inference_mode()``; the caller's modes are restored afterwards.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module classifier, got {type(model).__name__}")
@@ -250,6 +265,7 @@ def train_robust(
     check_positive("momentum", momentum, allow_zero=True)
     check_positive("weight_decay", weight_decay, allow_zero=True)
     batches = as_batches("data", data, batch_size, labelled=True, shuffle=True, seed=seed)
+    replace_inference_tensors(model)  # a model built under inference_mode becomes trainable (optimizer made here)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=lr_gamma)
     scaler = None
@@ -331,7 +347,8 @@ def robust_accuracy(
     Returns
     -------
     float
-        Fraction of samples still classified correctly after the attack.
+        Fraction of samples still classified correctly after the attack. The same under ``torch.no_grad()`` or
+        ``torch.inference_mode()`` (the attack switches autograd on for its input gradients only).
     """
     images = check_images("images", images)
     labels = check_labels("labels", labels, images.shape[0])
@@ -341,6 +358,8 @@ def robust_accuracy(
     step = 2.5 * eps / steps if step_size is None else check_positive("step_size", step_size)
     check_choice("norm", norm, ("l2", "linf"))
     clamp = check_clamp("clamp", clamp)
+    if eps > 0:
+        check_autograd_module("model", model)
     device = _model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed) if random_start else None
     correct = 0
@@ -349,7 +368,7 @@ def robust_accuracy(
         inner.eval()
         for start in range(0, images.shape[0], batch_size):
             x = images[start:start + batch_size].to(device)
-            y = labels[start:start + batch_size].to(device)
+            y = autograd_tensor(labels[start:start + batch_size].to(device))  # the attack's loss saves it
             if eps > 0:
                 def loss_fn(z: Tensor, y: Tensor = y) -> Tensor:
                     return F.cross_entropy(inner(z).float(), y)

@@ -22,6 +22,7 @@ from scipy.stats import rankdata
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from hrr._grad import autograd_tensor, check_autograd_module, enables_grad
 from hrr.gan._state import preserved_state
 from hrr.gan._validate import check_choice, check_int, check_positive
 from hrr.robust._data import check_images
@@ -141,9 +142,16 @@ class InversionAnomalyScore:
                 for i in range(count)]
         return torch.stack(rows).to(device=like.device, dtype=like.dtype)
 
+    @enables_grad  # the latent descent needs autograd, also when scoring inside no_grad / inference_mode
     def invert(self, images: Tensor, *, keep_reconstructions: bool = False) -> InversionResult:
-        """Solve Eq. 8 for every image (float (N, C, H, W) in [0, 1]) and return all the errors."""
+        """Solve Eq. 8 for every image (float (N, C, H, W) in [0, 1]) and return all the errors.
+
+        Gives the same result under ``torch.no_grad()`` or ``torch.inference_mode()`` (autograd is switched on for
+        the call and inference-mode images are copied to normal tensors); the caller's modes are restored.
+        """
         images = check_images("images", images)
+        check_autograd_module("encoder", self.encoder)
+        check_autograd_module("inverter", self.inverter)
         param = next(iter(self.inverter.parameters()), None)
         device = param.device if param is not None else images.device
         dtype = param.dtype if param is not None else torch.float32
@@ -160,7 +168,7 @@ class InversionAnomalyScore:
             self.encoder.requires_grad_(False)
             self.inverter.requires_grad_(False)
             for start in tqdm(starts, desc="Eq. 8 inversion", disable=not self.progress, leave=False):
-                x = images[start:start + self.batch_size].to(device=device, dtype=dtype)
+                x = autograd_tensor(images[start:start + self.batch_size].to(device=device, dtype=dtype))
                 with torch.no_grad():
                     target = self.encoder(x)
                 latent = self._noise(start, x.shape[0], shape, x).requires_grad_(True)

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 from tqdm.auto import tqdm
 
+from hrr._grad import autograd_tensor, check_autograd_module, enables_grad, replace_inference_tensors
 from hrr.gan._state import preserved_state
 from hrr.gan._validate import check_int, check_positive
 from hrr.robust._data import Data, as_batches, split_batch
@@ -191,6 +192,7 @@ def inversion_losses(
     return pixel, feature
 
 
+@enables_grad  # a training run: also under torch.no_grad() / torch.inference_mode()
 def train_inverter(
     encoder: nn.Module,
     inverter: FeatureInverter,
@@ -242,6 +244,11 @@ def train_inverter(
     list of dict
         Per epoch: ``epoch``, ``lr``, ``pixel`` and ``feature`` (mean per-image sums), ``adversarial``, ``disc``,
         ``total`` (weighted generator loss).
+
+    Notes
+    -----
+    Autograd is switched on for the whole run, so it also trains when called under ``torch.no_grad()`` or
+    ``torch.inference_mode()``; the caller's modes are restored afterwards.
     """
     if not isinstance(inverter, nn.Module):
         raise TypeError(f"inverter must be an nn.Module (FeatureInverter), got {type(inverter).__name__}")
@@ -257,6 +264,10 @@ def train_inverter(
     if weights["pixel_weight"] == 0 and weights["feature_weight"] == 0 and discriminator is None:
         raise ValueError("pixel_weight and feature_weight are both 0 and no discriminator is given: nothing to train")
     batches = as_batches("data", data, batch_size, labelled=False, shuffle=True, seed=seed)
+    check_autograd_module("encoder", encoder)  # frozen and left as it was: refused rather than swapped
+    for module in (inverter, discriminator):  # trained here, optimizers made here: made trainable if needed
+        if module is not None:
+            replace_inference_tensors(module)
     device = next(inverter.parameters()).device
     g_opt = torch.optim.Adam(inverter.parameters(), lr=lr, betas=betas)
     g_sched = torch.optim.lr_scheduler.StepLR(g_opt, step_size=lr_step, gamma=lr_gamma)
@@ -276,7 +287,7 @@ def train_inverter(
             current_lr = float(g_opt.param_groups[0]["lr"])
             for batch in tqdm(batches, desc=f"inverter {epoch + 1}/{epochs}", disable=not progress, leave=False):
                 images, _ = split_batch("data", batch, labelled=False)
-                images = images.to(device)
+                images = autograd_tensor(images.to(device))  # the discriminator saves it for backward
                 with torch.no_grad():
                     target = encoder(images)
                 recon = inverter(target)
