@@ -66,11 +66,15 @@ def test_detect_json_reports_each_file(run_dir: Path, tmp_path: Path, capsys: py
     img = make_images(1, 40, 9, fake=False)[0]
     save_png(tmp_path / "a.png", img)
     (tmp_path / "b.jpg").write_bytes(b"broken")
-    assert main(["detect", str(run_dir), str(tmp_path), "--json", "--device", "cpu"]) == 0
-    results = {Path(r["path"]).name: r for r in json.loads(capsys.readouterr().out)}
+    # One unreadable input: every file still reported, exit status 1.
+    assert main(["detect", str(run_dir), str(tmp_path), "--json", "--device", "cpu"]) == 1
+    printed = json.loads(capsys.readouterr().out)
+    results = {Path(r["path"]).name: r for r in printed["results"]}
     assert 0.0 <= results["a.png"]["probability"] <= 1.0 and results["a.png"]["error"] is None
     assert results["b.jpg"]["probability"] is None and results["b.jpg"]["error"]
-    # Only unreadable inputs: non-zero exit status.
+    generated = int(results["a.png"]["generated"])
+    assert printed["summary"] == {"scored": 1, "generated": generated, "failed": 1}
+    assert main(["detect", str(run_dir), str(tmp_path / "a.png"), "--device", "cpu"]) == 0
     assert main(["detect", str(run_dir), str(tmp_path / "b.jpg"), "--device", "cpu"]) == 1
 
 
@@ -85,7 +89,7 @@ def test_explain_writes_a_cam_grid(run_dir: Path, forensynths: Path, tmp_path: P
 
 @pytest.mark.slow
 def test_ablate_produces_the_four_variants(forensynths: Path, tmp_path: Path) -> None:
-    msr = tmp_path / "msr" / "0123456789ab" / "s0032"
+    msr = tmp_path / "msr" / "s0032"  # the layout `hrr regenerate` writes
     rng = np.random.default_rng(0)
     for i, img in enumerate(make_images(6, 32, 11, fake=False)):
         save_png(msr / "real" / f"{i}.png", img)

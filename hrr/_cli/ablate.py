@@ -14,7 +14,7 @@ def _run(args: argparse.Namespace) -> int:
     from hrr.detect import run_ablation, to_markdown
 
     if not args.msr:
-        raise SystemExit("hrr ablate: --msr (an `hrr regenerate` output folder) is required for the MSR variants")
+        raise ValueError("--msr is required: pass the output folder of `hrr regenerate` (the MSR variants train on it)")
     train, val, msr = load_training_data(args)
     try:
         test = scan_dataset(args.test, split="test", groups=args.test_groups)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Any
 
 _DTYPES = ("float16", "bfloat16", "float32")
@@ -57,28 +56,24 @@ def build_regenerator(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hrr.msr import LineEnhancer, ManifestMismatchError, MultiScaleRetrospector
+    from hrr.msr import LineEnhancer, MultiScaleRetrospector
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        regenerator = build_regenerator(args)
-        msr = MultiScaleRetrospector(
-            regenerator,
-            scales=[s for group in args.scales for s in group],
-            resize_mode=args.resize_mode,
-            noise_std=args.noise_std,
-            line_enhancer=None if args.no_line_enhance else LineEnhancer(),
-            seed=args.seed,
-            batch_size=args.batch_size,
-            save_line_enhanced=args.save_line_enhanced,
-            num_workers=args.workers,
-            progress=not args.quiet,
-            shard=args.shard if args.shard is not None else "auto",
-        )
-        report = msr.run(args.src, args.out)
-    except (ManifestMismatchError, FileNotFoundError, ValueError, TypeError) as exc:
-        print(f"hrr regenerate: error: {exc}", file=sys.stderr)
-        return 2
+    regenerator = build_regenerator(args)
+    msr = MultiScaleRetrospector(
+        regenerator,
+        scales=[s for group in args.scales for s in group],
+        resize_mode=args.resize_mode,
+        noise_std=args.noise_std,
+        line_enhancer=None if args.no_line_enhance else LineEnhancer(),
+        seed=args.seed,
+        batch_size=args.batch_size,
+        save_line_enhanced=args.save_line_enhanced,
+        num_workers=args.workers,
+        progress=not args.quiet,
+        shard=args.shard if args.shard is not None else "auto",
+    )
+    report = msr.run(args.src, args.out)
     print(report.summary())
     print(f"report: {report.report_path}")
     return 0

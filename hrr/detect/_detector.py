@@ -83,29 +83,64 @@ class HRRDetector:
         self.batch_size = int(batch_size)
 
     # ---------------------------------------------------------------- inference on arrays / tensors
+    def preprocess(self, image: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """The detector's one preprocessing step: center-crop to at most ``max_side`` x ``max_side`` (no resizing).
+
+        Every input path goes through it (:meth:`predict_proba`, :meth:`features`, :meth:`predict_paths`, and so
+        ``hrr eval`` / ``hrr detect`` / ``hrr explain``), so the same file gets the same probability everywhere.
+
+        Parameters
+        ----------
+        image : numpy.ndarray (H, W, C) or torch.Tensor (..., C, H, W)
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            A view of ``image``; unchanged when both sides are at most ``max_side``.
+        """
+        if isinstance(image, torch.Tensor):
+            h, w = image.shape[-2:]
+        else:
+            h, w = image.shape[:2]
+        if h <= self.max_side and w <= self.max_side:
+            return image
+        top, left = max(0, (h - self.max_side) // 2), max(0, (w - self.max_side) // 2)
+        rows, cols = slice(top, top + self.max_side), slice(left, left + self.max_side)
+        return image[..., rows, cols] if isinstance(image, torch.Tensor) else image[rows, cols]
+
     def _as_batch(self, images: torch.Tensor | np.ndarray | Sequence[np.ndarray]) -> list[torch.Tensor]:
         if isinstance(images, torch.Tensor):
             check_image_batch(images, "images")
-            return list(images.split(self.batch_size))
+            return list(self.preprocess(images).split(self.batch_size))
         arrays = [images] if isinstance(images, np.ndarray) and images.ndim == 3 else list(images)
-        return [torch.from_numpy(check_image_array(a, f"images[{i}]")).permute(2, 0, 1)[None]
-                for i, a in enumerate(arrays)]
+        # contiguous(): the memory layout of a stacked tensor batch, so both input kinds run the same kernels
+        return [torch.from_numpy(self.preprocess(check_image_array(a, f"images[{i}]"))).permute(2, 0, 1)[None]
+                .contiguous() for i, a in enumerate(arrays)]
 
     @torch.no_grad()
     def features(self, images: torch.Tensor | np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """Backbone features (n, D) of images: a float tensor (B, 3, H, W) in [0, 1], or numpy HxWx3 arrays."""
+        """Backbone features (n, D) of images: a float tensor (B, 3, H, W) in [0, 1], or numpy HxWx3 arrays.
+
+        Images pass through :meth:`preprocess` first.
+        """
         out = [self.model.forward_features(b.to(self.device, torch.float32)).float().cpu().numpy()
                for b in self._as_batch(images)]
         return np.concatenate(out)
 
     @torch.no_grad()
     def predict_proba(self, images: torch.Tensor | np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """Probability that each image is generated.
+        """Probability that each image is generated: AFR's when the detector has a refiner, else the sigmoid of the
+        network's linear head.
 
         Parameters
         ----------
         images : torch.Tensor (B, 3, H, W) float in [0, 1], or numpy HxWx3 float in [0, 1], or a list of those arrays
-            (list items may differ in size).
+            (list items may differ in size). Images pass through :meth:`preprocess` first, whatever their kind.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n,)``, values in [0, 1].
         """
         probs = []
         for batch in self._as_batch(images):
@@ -116,40 +151,52 @@ class HRRDetector:
                 probs.append(self.refiner.predict_proba(feats.float().cpu().numpy())[:, 1])
         return np.concatenate(probs)
 
-    def _crop(self, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
-        top, left = max(0, (h - self.max_side) // 2), max(0, (w - self.max_side) // 2)
-        return image[top:top + self.max_side, left:left + self.max_side]
-
     def predict_paths(self, paths: str | os.PathLike | Iterable[str | os.PathLike], *, progress: bool = True
                       ) -> list[DetectionResult]:
-        """One :class:`DetectionResult` per image file; folders are searched recursively.
+        """One :class:`DetectionResult` per image file, in the order the paths are given.
 
-        Unreadable, corrupt or oversized files get a result with ``error`` set instead of stopping the run.
+        A folder is searched recursively and its images, sorted, take the folder's place in that order. Missing,
+        unreadable, corrupt or oversized files, and folders without any image, get a result with ``error`` set
+        instead of stopping the run.
         """
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
-        files: list[Path] = []
-        results: list[DetectionResult] = []
+        # (file, None) to score, or (path, reason) already known to fail; keeps the caller's order.
+        entries: list[tuple[Path, str | None]] = []
         for p in paths:
             p = Path(p)
             if p.is_dir():
-                files.extend(list_images(p))
+                try:
+                    found = list_images(p)
+                except OSError as exc:  # e.g. a folder we may not list
+                    entries.append((p, f"cannot list folder: {exc.strerror or exc}"))
+                    continue
+                entries.extend((f, None) for f in found)
+                if not found:
+                    entries.append((p, "folder holds no image files"))
             elif p.exists():
-                files.append(p)
+                entries.append((p, None))
             else:
-                results.append(DetectionResult(str(p), None, None, "file not found"))
-        for f in tqdm(files, desc="detect", disable=not progress, leave=False):
-            image, reason = load_image_or_none(f)
-            if image is None:
-                results.append(DetectionResult(str(f), None, None, reason))
-                continue
-            try:
-                prob = float(self.predict_proba(self._crop(image))[0])
-            except (RuntimeError, ValueError) as exc:  # e.g. too small for the backbone, out of memory
-                results.append(DetectionResult(str(f), None, None, f"inference failed: {exc}"))
-                continue
-            results.append(DetectionResult(str(f), prob, is_generated(prob, self.threshold)))
+                entries.append((p, "file not found"))
+        results: list[DetectionResult] = []
+        n_files = sum(reason is None for _, reason in entries)
+        with tqdm(total=n_files, desc="detect", disable=not progress, leave=False) as bar:
+            for f, reason in entries:
+                if reason is not None:
+                    results.append(DetectionResult(str(f), None, None, reason))
+                    continue
+                bar.update(1)
+                image, reason = load_image_or_none(f)
+                if image is None:
+                    results.append(DetectionResult(str(f), None, None, reason))
+                    continue
+                try:
+                    prob = float(self.predict_proba(image)[0])
+                except (RuntimeError, ValueError) as exc:  # e.g. too small for the backbone, out of memory
+                    message = " ".join(str(exc).split())  # one line: results are printed one per line
+                    results.append(DetectionResult(str(f), None, None, f"inference failed: {message}"))
+                    continue
+                results.append(DetectionResult(str(f), prob, is_generated(prob, self.threshold)))
         return results
 
     # ---------------------------------------------------------------- run folder
@@ -175,19 +222,45 @@ class HRRDetector:
         """Reload a detector from a run folder (no code is executed: safetensors + JSON only).
 
         ``backbone`` must be given when the run was trained with a custom ``nn.Module``.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``run_dir`` lacks ``detector.json`` or ``model.safetensors`` (it is not a finished ``hrr train`` run).
+        ValueError
+            ``detector.json`` is unreadable or incomplete, or the weights do not fit the network it describes.
         """
         run_dir = Path(run_dir)
         meta_path = run_dir / _META
         if not meta_path.is_file():
-            raise FileNotFoundError(f"{run_dir} is not an hrr run folder: {_META} is missing")
-        meta = json.loads(meta_path.read_text())
+            raise FileNotFoundError(f"{run_dir} is not an hrr run folder: {_META} is missing "
+                                    "(give the --out folder of a finished `hrr train`)")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except ValueError as exc:
+            raise ValueError(f"{meta_path} is not valid JSON ({exc}); re-save the run with HRRDetector.save "
+                             "or retrain it") from None
+        if not isinstance(meta, dict):
+            raise ValueError(f"{meta_path} must hold a JSON object; got {type(meta).__name__}")
+        missing = [k for k in ("backbone", "feature_dim", "normalize", "threshold", "max_side", "afr") if k not in meta]
+        if missing:
+            raise ValueError(f"{meta_path} lacks {', '.join(missing)}; re-save the run with HRRDetector.save "
+                             "or retrain it")
         if meta["backbone"] is None and backbone is None:
             raise ValueError(f"the run in {run_dir} used a custom backbone; pass the same nn.Module as backbone=")
+        if not (run_dir / _WEIGHTS).is_file():
+            raise FileNotFoundError(f"{run_dir} is not a finished hrr run: {_WEIGHTS} is missing")
         model = Detector(backbone if backbone is not None else meta["backbone"], feature_dim=meta["feature_dim"],
                          normalize=meta["normalize"])
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(run_dir / _WEIGHTS)))
+        try:
+            model.load_state_dict(load_file(str(run_dir / _WEIGHTS)))
+        except (RuntimeError, SafetensorError) as exc:  # wrong shapes / keys (another backbone), or a damaged file
+            first = str(exc).strip().splitlines()[0]
+            raise ValueError(f"{run_dir / _WEIGHTS} does not fit the network in {_META} ({first}); pass the "
+                             "backbone the run was trained with, or retrain") from None
         refiner = CorrentropySAM.load(run_dir / _AFR) if (use_afr and meta["afr"]) else None
         kwargs.setdefault("threshold", meta["threshold"])
         kwargs.setdefault("max_side", meta["max_side"])

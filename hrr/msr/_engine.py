@@ -41,6 +41,7 @@ from hrr._images import (
     save_png,
     tensor_to_arrays,
     to_tensor_batch,
+    warn_upsampling,
 )
 from hrr._io import atomic_path
 from hrr.msr._line import LineEnhancer
@@ -56,6 +57,10 @@ logger = logging.getLogger("hrr.msr")
 _FORMAT_VERSION = 1
 _KINDS = ("real", "lineE", "regen")
 _DEFAULT_LINE = LineEnhancer()
+_NON_FINITE_REASON = (
+    "the regenerated image contains NaN or infinity, most likely a float16 overflow in the model (running in "
+    "{dtype}); run it in float32 or bfloat16 (--dtype), or use a VAE whose config sets force_upcast"
+)
 
 
 @dataclass(frozen=True)
@@ -341,6 +346,7 @@ class MultiScaleRetrospector:
         image = check_image_array(image, "image")
         size = target_size(image.shape[0], image.shape[1], scale, self.size_multiple, self.resize_mode)
         seed = item_seed(self.seed, image_id, scale)
+        warn_upsampling(image.shape[:2], size, f"MSR at scale {scale}")
         real = resize_to(image, size, self.resize_mode)
         model_input = add_noise(real, self.noise_std, seed)
         if self.line_enhancer is not None:
@@ -373,7 +379,17 @@ class MultiScaleRetrospector:
             return self._regenerate(chunk, on_failure)
         if result.shape != images.shape:
             raise RuntimeError(f"the regenerator returned shape {tuple(result.shape)} for {tuple(images.shape)}")
-        return tensor_to_arrays(result)
+        # A NaN item must not reach the writer (whose range check would stop the whole run): report it alone.
+        finite = torch.isfinite(result).flatten(1).all(1).tolist()
+        arrays = tensor_to_arrays(result)
+        out: list[Any] = []
+        for prepared, ok, array in zip(chunk, finite, arrays, strict=True):
+            if ok:
+                out.append(array)
+            else:
+                on_failure(prepared, _NON_FINITE_REASON.format(dtype=getattr(self.regenerator, "dtype", "its dtype")))
+                out.append(None)
+        return out
 
     def retrospect(self, images: Sequence[np.ndarray], ids: Sequence[str] | None = None) -> list[dict[int, MSRViews]]:
         """Run MSR in memory on arrays: for each image a dict ``scale -> MSRViews``.

@@ -30,6 +30,8 @@ __all__ = [
     "check_regenerator_input",
 ]
 
+logger = logging.getLogger("hrr.msr")
+
 DEFAULT_MODEL_ID = "stabilityai/stable-diffusion-xl-refiner-1.0"
 """The paper's regenerator (HRR Sec. IV-B): the SD-XL refiner 1.0, run as img2img with an empty prompt."""
 
@@ -150,6 +152,14 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
+def _config_get(cfg: Any, key: str, default: Any) -> Any:
+    """A diffusers config entry (configs are FrozenDicts with attribute access; plain dicts in tests)."""
+    try:
+        return cfg[key]
+    except (KeyError, TypeError):
+        return getattr(cfg, key, default)
+
+
 def _dtype_kwarg(dtype: torch.dtype) -> dict[str, torch.dtype]:
     """diffusers >= 0.40 takes ``dtype=`` and deprecates ``torch_dtype=``; older versions only know the latter."""
     import diffusers
@@ -205,6 +215,8 @@ class VAERegenerator:
     device : str or torch.device, optional
         Default: the CUDA device of this rank if available, else the CPU.
     dtype : torch.dtype, default torch.float32
+        ``torch.float16`` is honoured only for VAEs whose config does not set ``force_upcast`` (diffusers'
+        pipelines run those in float32 because they overflow to NaN in float16); :attr:`dtype` is the one used.
 
     Examples
     --------
@@ -233,11 +245,16 @@ class VAERegenerator:
         levels = len(cfg["encoder_block_out_channels"] if self._tiny else cfg["block_out_channels"])
         self.size_multiple = 2 ** (levels - 1)
         self.device = _resolve_device(device)
+        if dtype == torch.float16 and _config_get(cfg, "force_upcast", False):
+            # As diffusers' pipelines do: a VAE flagged force_upcast (the SD-XL one) overflows to NaN in float16.
+            logger.info("the VAE's config sets force_upcast: running it in float32 instead of float16")
+            dtype = torch.float32
         self.dtype = dtype
         self.sample = bool(sample)
         vae = vae.to(self.device)
         if vae.dtype != dtype:  # diffusers warns on any dtype cast, even a no-op one
-            vae = vae.to(dtype=dtype)
+            with _quiet_vae_casts():
+                vae = vae.to(dtype=dtype)
         self.vae = vae.eval()
         self.name_or_path = str(getattr(cfg, "_name_or_path", "") or "")
         self._fingerprint: str | None = None
@@ -264,7 +281,18 @@ class VAERegenerator:
             As in the constructor.
         local_files_only : bool, optional
             Forwarded to diffusers (``None``: diffusers' default, which honours ``HF_HUB_OFFLINE``).
+
+        Raises
+        ------
+        OSError
+            A hub id that is not in the local cache while the hub is off-limits or unreachable (at once, not after
+            download retries).
         """
+        from hrr.msr._hub import ensure_model_available
+
+        names = [f"{subfolder}/config.json"] if subfolder else ["config.json", "vae/config.json"]
+        ensure_model_available(path, filenames=names, expected="a diffusers autoencoder or pipeline folder",
+                               local_files_only=local_files_only)
         from diffusers import AutoencoderKL, AutoencoderTiny
 
         local = Path(path)
@@ -448,7 +476,14 @@ class DiffusersImg2ImgRegenerator:
         ------
         ValueError
             The folder or id is not a diffusers pipeline.
+        OSError
+            A hub id that is not in the local cache while the hub is off-limits or unreachable (at once, not after
+            download retries).
         """
+        from hrr.msr._hub import ensure_model_available
+
+        ensure_model_available(model, filenames=["model_index.json"], local_files_only=local_files_only,
+                               expected="a diffusers pipeline folder (with model_index.json)")
         from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
 
         dev = _resolve_device(device)
@@ -478,6 +513,12 @@ class DiffusersImg2ImgRegenerator:
         else:
             pipe.to(dev)
         return cls(pipe, **kwargs)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the denoiser (UNet or transformer)."""
+        denoiser = getattr(self.pipe, "unet", None) or getattr(self.pipe, "transformer", None)
+        return getattr(denoiser, "dtype", torch.float32)
 
     @property
     def device(self) -> torch.device:
