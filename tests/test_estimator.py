@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hrr import CorrentropySAM
+from hrr.afr._closs import closs_beta
 from hrr.datasets import make_additive_classification
 
 
@@ -175,14 +176,63 @@ def test_bad_data_gets_clear_errors(small_task, fitted) -> None:
         fitted.component_function(8, [0.0])
 
 
-def test_float32_and_float64_agree(small_task) -> None:
+def _objective_and_hessian(model: CorrentropySAM, X: np.ndarray, y_pm: np.ndarray, Z: np.ndarray,
+                           active: np.ndarray) -> tuple[float, np.ndarray]:
+    """Eq. (9) in float64 at a fitted model, and its Hessian in the coordinates of Z (f = Z theta: the basis
+    columns of the active groups and the intercept)."""
+    lam, sigma, n, d = model.lam, model.sigma, len(y_pm), model.coef_.shape[1]
+    beta = closs_beta(sigma)
+    r = y_pm - model.decision_function(X)  # with the model's own basis (a float32 fit's knots are float32)
+    objective = np.mean(beta * -np.expm1(-(r**2) / sigma**2)) + lam * np.linalg.norm(model.coef_, axis=1).sum()
+    curvature = beta * (2 / sigma**2) * np.exp(-(r**2) / sigma**2) * (1 - 2 * r**2 / sigma**2) / n  # C-loss''
+    H = Z.T @ (curvature[:, None] * Z)
+    for k, j in enumerate(np.flatnonzero(active)):  # the group norm is smooth away from 0
+        a = model.coef_[j]
+        na = np.linalg.norm(a)
+        H[k * d:(k + 1) * d, k * d:(k + 1) * d] += lam * (np.eye(d) / na - np.outer(a, a) / na**3)
+    return float(objective), H
+
+
+def test_float32_and_float64_agree_within_the_solver_tolerance(small_task) -> None:
+    """float32 and float64 fits agree as closely as the stopping rule and the problem's conditioning allow.
+
+    Root cause of the old failure (max |f64 - f32| = 0.003 against a 1e-4 bound on a machine without AVX
+    kernels): neither fit is the exact minimiser. Both stop when an HQ step gains less than
+    ``tol * max(1, R)`` (tol = 1e-5), and this objective is flat: an objective gap of 5e-8 already moves the
+    decision values by 1e-3. float32 round-off, which differs between CPU kernels, changes where the HQ path
+    stops (6 or 7 steps), hence which point of that flat valley it returns. The bound below follows from the
+    conditioning: near a strict minimum theta*, R(theta) - R* ~ (1/2) |theta - theta*|_H^2, so a fit with gap
+    Delta has |f_i - f*_i| = |z_i^T (theta - theta*)| <= |z_i|_{H^-1} sqrt(2 Delta) (Cauchy-Schwarz in the
+    H-metric), with H the Hessian of Eq. (9) on the active groups; it is taken at the reference and at each
+    fit, and the largest leverage of the three is used (the curvature changes between them).
+    """
     X, y = small_task
     m64 = CorrentropySAM(lam=0.01, device="cpu").fit(X, y)
     m32 = CorrentropySAM(lam=0.01, device="cpu", dtype="float32").fit(X, y)
+    ref = CorrentropySAM(lam=0.01, device="cpu", tol=1e-13, admm_tol=1e-12, max_iter=5000,
+                         max_admm_iter=100_000).fit(X, y)
+    y_pm = np.where(y == ref.classes_[1], 1.0, -1.0)
+    active = np.linalg.norm(ref.coef_, axis=1) > 0
+    for m in (m64, m32):
+        np.testing.assert_array_equal(np.linalg.norm(m.coef_, axis=1) > 0, active)  # same support
+    Z = np.hstack([ref.basis_expansion(X)[:, np.repeat(active, ref.coef_.shape[1])], np.ones((len(y), 1))])
+    r_star, H = _objective_and_hessian(ref, X, y_pm, Z, active)
+    assert np.linalg.eigvalsh(H).min() > 0  # a strict local minimum: the quadratic model applies
+    leverage, gaps = [], []
+    for m in (ref, m64, m32):
+        r_m, H_m = _objective_and_hessian(m, X, y_pm, Z, active)
+        leverage.append(np.sqrt(np.einsum("ij,ji->i", Z, np.linalg.solve(H_m, Z.T))).max())
+        gaps.append(r_m - r_star)
+    gap64, gap32 = gaps[1:]
+    # Both stopped at the accuracy the stopping rule promises. (float32's own basis shifts its objective by
+    # round-off, so its gap may come out a rounding step below zero.)
+    assert -1e-12 <= gap64 <= m64.tol * max(1.0, r_star)
+    assert -1e-6 <= gap32 <= m32.tol * max(1.0, r_star)
+    bound = max(leverage) * (np.sqrt(2 * max(gap64, 0.0)) + np.sqrt(2 * max(gap32, 0.0)))
     f64, f32 = m64.decision_function(X), m32.decision_function(X)
-    assert np.max(np.abs(f64 - f32)) < 1e-4
+    assert np.max(np.abs(f64 - f32)) <= bound
+    assert bound < 0.05  # tight enough to mean something: the decision values span about +-1
     assert np.mean(m64.predict(X) == m32.predict(X)) > 0.99
-    np.testing.assert_allclose(m32.objective_path_[-1], m64.objective_path_[-1], rtol=1e-6)
 
 
 def test_woodbury_and_dense_fits_agree() -> None:
