@@ -592,7 +592,7 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     Parameters
     ----------
     image : numpy.ndarray
-        Float32 ``(H, W, 3)`` in [0, 1].
+        Float ``(H, W, 3)`` in [0, 1], or ``uint8`` (divided by 255).
     size : tuple of int
         Target ``(height, width)``, both >= 1.
 
@@ -606,6 +606,7 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     >>> resize_image(np.zeros((64, 48, 3), np.float32), (32, 24)).shape
     (32, 24, 3)
     """
+    image = check_image_array(image, "image")
     h, w = image.shape[:2]
     out_h, out_w = int(size[0]), int(size[1])
     if out_h < 1 or out_w < 1:

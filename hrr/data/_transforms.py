@@ -25,7 +25,7 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     Parameters
     ----------
     image : numpy.ndarray
-        Float32 ``(H, W, 3)`` in [0, 1].
+        Float ``(H, W, 3)`` in [0, 1], or ``uint8`` (divided by 255).
     sigma : float
         Standard deviation in pixels, >= 0. The kernel covers +-4 sigma (OpenCV's choice for float images).
 
@@ -39,6 +39,7 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     >>> bool(gaussian_blur(np.ones((16, 16, 3), np.float32), 1.5).max() <= 1.0)
     True
     """
+    image = check_image_array(image, "image")
     if not np.isfinite(sigma) or sigma < 0:
         raise ValueError(f"blur sigma must be a finite number >= 0; got {sigma!r}")
     if sigma == 0:
@@ -53,7 +54,7 @@ def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:
     Parameters
     ----------
     image : numpy.ndarray
-        Float32 ``(H, W, 3)`` RGB in [0, 1]; quantised to 8 bits first, as any saved JPEG is.
+        Float ``(H, W, 3)`` RGB in [0, 1] (quantised to 8 bits first, as any saved JPEG is), or ``uint8``.
     quality : int
         1..100.
 
@@ -67,6 +68,7 @@ def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:
     >>> jpeg_compress(np.full((16, 16, 3), 0.5, np.float32), 75).shape
     (16, 16, 3)
     """
+    image = check_image_array(image, "image")
     if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
         raise ValueError(f"JPEG quality must be an integer in 1..100; got {quality!r}")
     u8 = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
@@ -187,7 +189,7 @@ class TrainAugment:
         Parameters
         ----------
         image : numpy.ndarray
-            Float32 ``(H, W, 3)`` in [0, 1].
+            Float ``(H, W, 3)`` in [0, 1], or ``uint8`` (divided by 255).
         rng : numpy.random.Generator
             The only source of randomness: equal generators give equal outputs.
 
@@ -334,7 +336,7 @@ class TestTransform:
         Parameters
         ----------
         image : numpy.ndarray
-            Float32 ``(H, W, 3)`` in [0, 1].
+            Float ``(H, W, 3)`` in [0, 1], or ``uint8`` (divided by 255).
         rng : numpy.random.Generator, optional
             Ignored (accepted so train and test transforms share one call signature).
 

@@ -57,7 +57,7 @@ def find_cam_layer(model: nn.Module, images: torch.Tensor) -> tuple[str, nn.Modu
     >>> name  # doctest: +SKIP
     'layer4'
     """
-    check_image_batch(images, "images")
+    images = check_image_batch(images, "images")
     finished: list[str] = []
     handles = []
 
@@ -191,7 +191,7 @@ def class_activation_maps(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    check_image_batch(images, "images")
+    images = check_image_batch(images, "images")
     if method not in ("gradcam", "hirescam"):
         raise ValueError(f"method must be 'gradcam' or 'hirescam'; got {method!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -264,7 +264,7 @@ def class_activation_maps(
 
 def _to_numpy_images(images: Any) -> np.ndarray:
     if isinstance(images, torch.Tensor):
-        check_image_batch(images, "images")
+        images = check_image_batch(images, "images")
         return images.detach().float().cpu().permute(0, 2, 3, 1).numpy()
     arr = np.asarray(images, dtype=np.float32)
     if arr.ndim != 4 or arr.shape[-1] != 3 or not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:

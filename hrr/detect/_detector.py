@@ -110,7 +110,7 @@ class HRRDetector:
 
     def _as_batch(self, images: torch.Tensor | np.ndarray | Sequence[np.ndarray]) -> list[torch.Tensor]:
         if isinstance(images, torch.Tensor):
-            check_image_batch(images, "images")
+            images = check_image_batch(images, "images")
             return list(self.preprocess(images).split(self.batch_size))
         arrays = [images] if isinstance(images, np.ndarray) and images.ndim == 3 else list(images)
         # contiguous(): the memory layout of a stacked tensor batch, so both input kinds run the same kernels

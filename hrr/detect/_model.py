@@ -144,7 +144,7 @@ class Detector(nn.Module):
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """Backbone features (B, D) of images given as a float tensor (B, 3, H, W) in [0, 1]."""
-        check_image_batch(images, "images")
+        images = check_image_batch(images, "images")
         x = images
         if self.normalize:
             x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
