@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"hrr._cli.{name}").add_parser(sub)
+    for subparser in sub.choices.values():  # `hrr train --debug ...` works as well as `hrr --debug train ...`
+        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                               help="show the full traceback of an error (also: HRR_DEBUG=1)")
     return parser
 
 
@@ -72,6 +75,8 @@ def _one_line(exc: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``hrr`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     args = build_parser().parse_args(argv)
+    # Progress bars only on a terminal: in logs and pipes they are kilobytes of carriage returns.
+    args.progress = not getattr(args, "quiet", False) and sys.stderr.isatty()
     debug = _debug_requested(args)
     prefix = f"hrr {args.command}"
     try:

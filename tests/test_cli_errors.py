@@ -39,6 +39,10 @@ def test_oserror_reads_as_path_and_reason(tmp_path: Path, capsys: pytest.Capture
     monkeypatch.delenv("HRR_DEBUG", raising=False)
     missing = tmp_path / "nowhere"
     assert main(["eval", str(missing), str(tmp_path), "--device", "cpu", "--quiet"]) == 2
+    assert capsys.readouterr().err == (f"hrr eval: error: run folder '{missing}' does not exist (give the --out "
+                                       "folder of a finished `hrr train`)\n")
+    missing.mkdir()
+    assert main(["eval", str(missing), str(tmp_path), "--device", "cpu", "--quiet"]) == 2
     assert capsys.readouterr().err == (f"hrr eval: error: {missing} is not an hrr run folder: detector.json is "
                                        "missing (give the --out folder of a finished `hrr train`)\n")
 
@@ -106,3 +110,21 @@ def test_subcommand_modules_import_nothing_heavy_at_module_level() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] in allowed or name.startswith("hrr._cli"), f"{path.name} imports {name}"
+
+
+def test_debug_flag_after_the_subcommand_and_progress_only_on_a_terminal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HRR_DEBUG", raising=False)
+    with pytest.raises(FileNotFoundError):  # --debug after the subcommand works too: the traceback comes back
+        main(["eval", str(tmp_path / "nowhere"), str(tmp_path), "--debug"])
+    seen: dict[str, bool] = {}
+
+    def record(args: object) -> int:
+        seen["progress"] = args.progress  # type: ignore[attr-defined]
+        return 0
+
+    monkeypatch.setattr(hrr._cli.demo, "_run", record)
+    assert main(["demo"]) == 0 and seen["progress"] is False  # captured stderr is not a terminal
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert main(["demo"]) == 0 and seen["progress"] is True
+    assert main(["demo", "--quiet"]) == 0 and seen["progress"] is False

@@ -126,7 +126,7 @@ def test_resume_after_interruption_gives_identical_weights(task: dict, tmp_path:
 def test_resume_refuses_a_different_config(task: dict, tmp_path: Path) -> None:
     train_detector(_model(), task["train"], tmp_path, config=TrainConfig(epochs=1, **FAST), device="cpu",
                    progress=False)
-    with pytest.raises(ValueError, match="different TrainConfig"):
+    with pytest.raises(ValueError, match=r"other settings \(lr: 0\.01 -> 0\.001\).*--no-resume"):
         train_detector(_model(), task["train"], tmp_path, config=TrainConfig(epochs=2, **{**FAST, "lr": 1e-3}),
                        device="cpu", progress=False)
 
@@ -275,3 +275,23 @@ def test_one_decision_rule_from_training_log_to_evaluation(task: dict[str, list]
     assert evaluated.metrics()["acc"] == 0.75
     assert not any(r.generated for r in detector.predict_paths([s.path for s in val], progress=False))
     assert is_generated(0.5) is False and is_generated(0.5000001) is True
+
+
+def test_small_cnn_runs_reload_without_passing_the_backbone(tmp_path: Path) -> None:
+    """A demo run folder (SmallCNN) loads in `hrr detect`; another custom backbone's class is named in the error."""
+    from hrr.detect import SmallCNN
+
+    torch.manual_seed(0)
+    det = HRRDetector(Detector(SmallCNN(width=4)), device="cpu")
+    det.save(tmp_path / "small")
+    meta = json.loads((tmp_path / "small" / "detector.json").read_text())
+    assert meta["backbone_class"] == "hrr.detect.SmallCNN" and meta["backbone_config"] == {"width": 4}
+    loaded = HRRDetector.load(tmp_path / "small", device="cpu")
+    x = torch.rand(2, 3, 24, 24)
+    np.testing.assert_array_equal(loaded.predict_proba(x), det.predict_proba(x))
+    assert "SmallCNN" in repr(loaded) and "linear head" in repr(loaded)
+    HRRDetector(Detector(TinyBackbone()), device="cpu").save(tmp_path / "tiny")
+    with pytest.raises(ValueError, match=r"custom backbone \(_detect_data\.TinyBackbone\); pass an instance"):
+        HRRDetector.load(tmp_path / "tiny", device="cpu")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        HRRDetector.load(tmp_path / "nope", device="cpu")

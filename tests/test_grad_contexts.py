@@ -71,8 +71,8 @@ NOT_APPLICABLE = {
     "robust": {"AdversarialStep", "FeatureInverter", "InversionDiscriminator", "InversionResult", "LayerEncoder",
                "auroc", "feature_shape", "linear_schedule", "one_vs_all_auroc", "upsampling_plan"},
     "detect": {"ABLATION_VARIANTS", "AblationResult", "DetectionResult", "Detector", "EvalResult", "HRRDetector",
-               "SweepResult", "TrainConfig", "TrainResult", "best_threshold", "detection_metrics", "evaluate",
-               "extract_features", "find_cam_layer", "fit_refiner", "is_generated", "multiscale_table",
+               "SmallCNN", "SweepResult", "TrainConfig", "TrainResult", "best_threshold", "detection_metrics",
+               "evaluate", "extract_features", "find_cam_layer", "fit_refiner", "is_generated", "multiscale_table",
                "per_group_table", "plot_pr_curves", "robustness_sweep", "save_cam_grid", "to_csv", "to_json",
                "to_markdown"},
 }

@@ -48,7 +48,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--afr-lam", type=float, default=5e-4, help="AFR sparsity lambda (paper: 5e-4)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (shown only on a terminal anyway)")
 
 
 def train_config(args: argparse.Namespace) -> Any:

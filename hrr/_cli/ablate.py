@@ -22,7 +22,7 @@ def _run(args: argparse.Namespace) -> int:
         test = scan_dataset(args.test, groups=args.test_groups)
     result = run_ablation(train, test, args.out, msr_samples=msr, val_samples=val, backbone=args.backbone,
                           weights=args.weights, config=train_config(args), afr_params={"lam": args.afr_lam},
-                          device=args.device, progress=not args.quiet)
+                          device=args.device, progress=args.progress)
     blocks = []
     for metric in ("acc", "ap"):
         rows = []

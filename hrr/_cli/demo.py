@@ -13,14 +13,14 @@ def _run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     start = time.perf_counter()
-    rows = run_afr_demo(out, quick=args.quick, progress=not args.quiet, seed=args.seed)
+    rows = run_afr_demo(out, quick=args.quick, progress=args.progress, seed=args.seed)
     print("\nAFR: CorrentropySAM vs LogisticRegression on the same spline basis (clean test labels)\n")
     print(format_afr_table(rows))
     print(f"\nReport and component plots written to {out.resolve()} ({time.perf_counter() - start:.1f} s)")
 
     from hrr.demo._msr import format_msr_table, run_msr_demo
 
-    msr_rows, picture, msr_seconds = run_msr_demo(out, quick=args.quick, progress=not args.quiet, seed=args.seed)
+    msr_rows, picture, msr_seconds = run_msr_demo(out, quick=args.quick, progress=args.progress, seed=args.seed)
     print("\nMSR: multi-scale style retrospection of scikit-image photos (a small VAE trained on the spot)\n")
     print(format_msr_table(msr_rows))
     print(f"\nSide-by-side picture written to {picture.resolve()} ({msr_seconds:.1f} s)")
@@ -28,7 +28,7 @@ def _run(args: argparse.Namespace) -> int:
     from hrr.demo._benchmark import format_tables, run_benchmark, write_report
 
     bench_start = time.perf_counter()
-    result = run_benchmark(out, quick=args.quick, progress=not args.quiet, seed=args.seed,
+    result = run_benchmark(out, quick=args.quick, progress=args.progress, seed=args.seed,
                            log=(lambda _msg: None) if args.quiet else print)
     report = write_report(result, time.perf_counter() - bench_start)
     print("\nDetection benchmark: trained on one built-in generator, tested on four, at three scales\n")
@@ -42,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="run the built-in end-to-end demo on packaged data (no downloads)")
     demo.add_argument("--out", default="hrr-demo-output", help="output folder (default: %(default)s)")
     demo.add_argument("--quick", action="store_true", help="smaller sizes for a fast check")
-    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.add_argument("--quiet", action="store_true",
+                      help="no progress bars or stage messages (bars are drawn only when stderr is a terminal)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     demo.set_defaults(func=_run)

@@ -29,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
 
     kwargs = {"threshold": args.threshold} if args.threshold is not None else {}
     detector = HRRDetector.load(args.run, device=args.device, use_afr=not args.no_afr, **kwargs)
-    results = detector.predict_paths(args.paths, progress=not args.quiet and not args.json)
+    results = detector.predict_paths(args.paths, progress=args.progress and not args.json)
     scored = [r for r in results if r.error is None]
     summary = {"scored": len(scored), "generated": sum(bool(r.generated) for r in scored),
                "failed": len(results) - len(scored)}
@@ -55,5 +55,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the run's, 0.5)")
     p.add_argument("--no-afr", action="store_true", help="use the network's linear head instead of AFR")
     p.add_argument("--device", default="auto")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (shown only on a terminal anyway)")
     p.set_defaults(func=_run)

@@ -21,7 +21,7 @@ def _run(args: argparse.Namespace) -> int:
             raise
         samples = scan_dataset(args.data, layout=args.layout, groups=args.groups)  # layout without a test split
     out = Path(args.out)
-    common = {"batch_size": args.batch_size, "progress": not args.quiet}
+    common = {"batch_size": args.batch_size, "progress": args.progress}
     transform = TestTransform(center_crop=args.crop) if args.crop else None
     result = evaluate(detector.predict_proba, samples, transform=transform, threshold=detector.threshold, **common)
     result.save(out)
@@ -62,5 +62,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--no-afr", action="store_true", help="use the network's linear head instead of AFR")
     p.add_argument("--device", default="auto")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (shown only on a terminal anyway)")
     p.set_defaults(func=_run)

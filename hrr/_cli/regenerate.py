@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         save_line_enhanced=args.save_line_enhanced,
         num_workers=args.workers,
-        progress=not args.quiet,
+        progress=args.progress,
         shard=args.shard if args.shard is not None else "auto",
     )
     report = msr.run(args.src, args.out)
@@ -128,5 +128,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size-multiple", type=int, default=None, help="identity backend: side multiple (default: 64)")
     p.add_argument("--workers", type=int, default=2, help="loader/writer threads (default: %(default)s)")
     p.add_argument("--shard", type=_shard, default=None, help="RANK/WORLD_SIZE, e.g. 0/4 (default: from env)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (shown only on a terminal anyway)")
     p.set_defaults(func=_run)

@@ -20,7 +20,7 @@ def _run(args: argparse.Namespace) -> int:
     _, result = fit_hrr(train, args.out, val_samples=val, msr_samples=msr, backbone=args.backbone,
                         weights=args.weights, config=train_config(args), afr=not args.no_afr,
                         afr_params={"lam": args.afr_lam}, device=args.device, resume=not args.no_resume,
-                        progress=not args.quiet)
+                        progress=args.progress)
     best = f"{result.best_val_ap:.4f}" if result.best_val_ap is not None else "n/a"
     print(f"done: {result.epochs_run} epochs, best epoch {result.best_epoch} (val AP {best})"
           + (", stopped early" if result.stopped_early else ""))

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from hrr._images import save_png
 from hrr.data import Sample, scan_dataset
@@ -34,6 +33,7 @@ from hrr.demo._generators import GENERATORS, describe, reconstruct, singan_fakes
 from hrr.demo._patches import cut_patches, packaged_photos
 from hrr.detect import (
     HRRDetector,
+    SmallCNN,
     TrainConfig,
     evaluate,
     multiscale_table,
@@ -71,23 +71,6 @@ class BenchmarkSettings:
     def quick(cls) -> BenchmarkSettings:
         return cls(n_train=128, n_val=32, n_test=48, gen_steps=120, vae_steps=120, singan_iters=15,
                    singan_photos=("astronaut",), msr_vae_steps=80, epochs=4, seeds=(0,))
-
-
-class DemoBackbone(nn.Module):
-    """A small fully convolutional feature extractor that keeps full resolution in its first layer, where
-    up-sampling traces live; global average pooling makes it size-agnostic (train on crops, test on any size)."""
-
-    def __init__(self, width: int = 16) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
-            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1), nn.BatchNorm2d(4 * width), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
 
 
 @dataclasses.dataclass
@@ -214,7 +197,7 @@ def run_benchmark(out_dir: Path, *, quick: bool = False, progress: bool = True, 
         torch.set_num_threads(max(1, threads))
         done = _stage(timings, "train detectors (without and with MSR)", log)
         detectors, _ = _train_variants(train, root / "runs", msr_samples=msr, val_samples=val,
-                                       make_backbone=DemoBackbone, weights=None, config=config,
+                                       make_backbone=SmallCNN, weights=None, config=config,
                                        afr_params={"lam": s.afr_lam}, device="cpu", progress=progress, seed=sd)
         done()
         done = _stage(timings, "evaluate", log)
@@ -322,7 +305,7 @@ def _pictures(out_dir: Path, arrays: dict[str, np.ndarray], msr: list[Sample], d
                   out_dir / "cams.png", titles=[s.group for s in picked])
 
 
-__all__ = ["BenchmarkResult", "BenchmarkSettings", "DemoBackbone", "format_tables", "run_benchmark"]
+__all__ = ["BenchmarkResult", "BenchmarkSettings", "format_tables", "run_benchmark"]
 
 
 def write_report(result: BenchmarkResult, seconds: float) -> Path:
@@ -343,9 +326,9 @@ def write_report(result: BenchmarkResult, seconds: float) -> Path:
         "",
         f"Training: fakes of `{TRAIN_GENERATOR}` only; {s.epochs} epochs of Adam (lr {s.lr:g}) on random "
         f"{s.crop}x{s.crop} crops with CNNDetection blur/JPEG augmentation (p = 0.1), a small CNN backbone "
-        f"(`DemoBackbone`); MSR variants add real training patches regenerated at {list(s.msr_scales)} px by a VAE "
-        f"trained for {s.msr_vae_steps} steps, and gamma = {s.gamma:g} for the KL term; AFR: CorrentropySAM with "
-        f"lam = {s.afr_lam:g}. Seeds: {list(s.seeds)}. Test images are not cropped.",
+        f"(`hrr.detect.SmallCNN`); MSR variants add real training patches regenerated at {list(s.msr_scales)} px "
+        f"by a VAE trained for {s.msr_vae_steps} steps, and gamma = {s.gamma:g} for the KL term; AFR: "
+        f"CorrentropySAM with lam = {s.afr_lam:g}. Seeds: {list(s.seeds)}. Test images are not cropped.",
         "",
         format_tables(result),
         "",

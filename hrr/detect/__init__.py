@@ -4,8 +4,9 @@ Public API
 ----------
 KLSeparationLoss, HRRLoss
     The separation term built on Eq. 4 and the training objective ``L_ce + gamma * L_kl`` (Sec. III-C).
-Detector
-    Backbone (torchvision by name or any ``nn.Module``) + linear "generated" head.
+Detector, SmallCNN
+    Backbone (torchvision by name or any ``nn.Module``) + linear "generated" head; a small CNN backbone for CPU
+    experiments (the demo's) that run folders rebuild by themselves.
 TrainConfig, train_detector, TrainResult
     Adam + AMP + accumulation + early stopping on validation AP, exact resume from per-epoch checkpoints.
 extract_features, fit_refiner
@@ -37,7 +38,7 @@ from hrr.detect._metrics import (
     to_json,
     to_markdown,
 )
-from hrr.detect._model import Detector
+from hrr.detect._model import Detector, SmallCNN
 from hrr.detect._pipeline import ABLATION_VARIANTS, AblationResult, fit_hrr, run_ablation
 from hrr.detect._refine import extract_features, fit_refiner
 from hrr.detect._train import TrainConfig, TrainResult, train_detector
@@ -51,6 +52,7 @@ __all__ = [
     "HRRDetector",
     "HRRLoss",
     "KLSeparationLoss",
+    "SmallCNN",
     "SweepResult",
     "TrainConfig",
     "TrainResult",

@@ -21,12 +21,13 @@ from hrr._images import check_image_array, check_image_batch, list_images, load_
 from hrr._io import atomic_path
 from hrr.afr import CorrentropySAM
 from hrr.detect._metrics import is_generated
-from hrr.detect._model import Detector
+from hrr.detect._model import Detector, SmallCNN
 from hrr.detect._train import save_model_weights
 
 _META = "detector.json"
 _WEIGHTS = "model.safetensors"
 _AFR = "afr.safetensors"
+_SMALL_CNN = "hrr.detect.SmallCNN"  # the one custom backbone a run folder may name and have rebuilt
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +82,12 @@ class HRRDetector:
         self.threshold = float(threshold)
         self.max_side = int(max_side)
         self.batch_size = int(batch_size)
+
+    def __repr__(self) -> str:
+        backbone = getattr(self.model, "backbone_name", None) or type(getattr(self.model, "backbone", None)).__name__
+        head = "AFR (CorrentropySAM)" if self.refiner is not None else "linear head"
+        return (f"HRRDetector(backbone={backbone!r}, features={self.model.feature_dim}, head={head!r}, "
+                f"threshold={self.threshold:g}, max_side={self.max_side}, device='{self.device}')")
 
     # ---------------------------------------------------------------- inference on arrays / tensors
     def preprocess(self, image: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
@@ -205,9 +212,14 @@ class HRRDetector:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         backbone = getattr(self.model, "backbone_name", None)
+        module = getattr(self.model, "backbone", None)
         meta = {"hrr_version": hrr.__version__, "backbone": backbone, "feature_dim": self.model.feature_dim,
                 "normalize": self.model.normalize, "threshold": self.threshold, "max_side": self.max_side,
                 "afr": self.refiner is not None}
+        if backbone is None and module is not None:  # a custom module: name its class (and rebuild SmallCNN)
+            meta["backbone_class"] = f"{type(module).__module__}.{type(module).__qualname__}"
+            if isinstance(module, SmallCNN):
+                meta["backbone_class"], meta["backbone_config"] = _SMALL_CNN, module.config()
         save_model_weights(self.model, run_dir / _WEIGHTS)
         if self.refiner is not None:
             self.refiner.save(run_dir / _AFR)
@@ -221,7 +233,8 @@ class HRRDetector:
              use_afr: bool = True, **kwargs: Any) -> HRRDetector:
         """Reload a detector from a run folder (no code is executed: safetensors + JSON only).
 
-        ``backbone`` must be given when the run was trained with a custom ``nn.Module``.
+        ``backbone`` must be given when the run was trained with a custom ``nn.Module`` (the error names its
+        class); :class:`SmallCNN` runs rebuild it from ``detector.json``.
 
         Raises
         ------
@@ -232,6 +245,9 @@ class HRRDetector:
         """
         run_dir = Path(run_dir)
         meta_path = run_dir / _META
+        if not run_dir.is_dir():
+            raise FileNotFoundError(f"run folder {str(run_dir)!r} does not exist (give the --out folder of a "
+                                    "finished `hrr train`)")
         if not meta_path.is_file():
             raise FileNotFoundError(f"{run_dir} is not an hrr run folder: {_META} is missing "
                                     "(give the --out folder of a finished `hrr train`)")
@@ -247,7 +263,12 @@ class HRRDetector:
             raise ValueError(f"{meta_path} lacks {', '.join(missing)}; re-save the run with HRRDetector.save "
                              "or retrain it")
         if meta["backbone"] is None and backbone is None:
-            raise ValueError(f"the run in {run_dir} used a custom backbone; pass the same nn.Module as backbone=")
+            if meta.get("backbone_class") == _SMALL_CNN:
+                backbone = SmallCNN(**meta.get("backbone_config", {}))
+            else:
+                what = f" ({meta['backbone_class']})" if meta.get("backbone_class") else ""
+                raise ValueError(f"the run in {run_dir} used a custom backbone{what}; pass an instance of the same "
+                                 "nn.Module as backbone= (HRRDetector.load in Python)")
         if not (run_dir / _WEIGHTS).is_file():
             raise FileNotFoundError(f"{run_dir} is not a finished hrr run: {_WEIGHTS} is missing")
         model = Detector(backbone if backbone is not None else meta["backbone"], feature_dim=meta["feature_dim"],

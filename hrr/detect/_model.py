@@ -82,6 +82,45 @@ def torchvision_backbone(name: str, weights: str | os.PathLike | None = None) ->
     return model, dim
 
 
+class SmallCNN(nn.Module):
+    """A small fully convolutional backbone for CPU experiments (the one ``hrr demo`` trains).
+
+    Its first layer keeps full resolution, where up-sampling traces live; global average pooling makes it
+    size-agnostic (train on crops, test on any size). A run folder trained with it reloads without passing the
+    backbone (``HRRDetector.load`` rebuilds it from ``detector.json``), so ``hrr detect`` works on it.
+
+    Parameters
+    ----------
+    width : int, default=16
+        Channels of the first convolution; the features have ``4 * width`` dimensions.
+
+    Examples
+    --------
+    >>> SmallCNN(width=8)(torch.rand(2, 3, 32, 32)).shape
+    torch.Size([2, 32])
+    """
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive integer; got {width!r}")
+        self.width = width
+        self.net = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1), nn.BatchNorm2d(4 * width), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+
+    def config(self) -> dict[str, int]:
+        """Constructor arguments (stored in ``detector.json`` so the backbone can be rebuilt)."""
+        return {"width": self.width}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features ``(B, 4 * width)`` of images ``(B, 3, H, W)`` (already normalised by :class:`Detector`)."""
+        return self.net(x)
+
+
 def _infer_feature_dim(backbone: nn.Module) -> int:
     was_training = backbone.training
     backbone.eval()

@@ -319,9 +319,12 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
     found = _load_checkpoint(run_dir) if resume else None
     if found is not None:
         ckpt, state = found
-        if _resume_key(state.get("config", {})) != _resume_key(config.to_dict()):
-            raise ValueError(f"run_dir {run_dir} holds a run with a different TrainConfig; use another folder or "
-                             "resume=False")
+        saved, wanted = _resume_key(state.get("config", {})), _resume_key(config.to_dict())
+        if saved != wanted:
+            changed = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted.get(k)!r}"
+                                for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k))
+            raise ValueError(f"run_dir {run_dir} holds a run with other settings ({changed}); use another folder, "
+                             "or start over with resume=False (on the command line: --no-resume)")
         from safetensors.torch import load_file
 
         model.load_state_dict(load_file(str(ckpt / "model.safetensors"), device=str(dev)))
