@@ -34,10 +34,10 @@ from skimage import data as skdata
 from sklearn.metrics import average_precision_score
 from torch import nn
 
-from hrr import Detector, HRRLoss, KLSeparationLoss, TrainConfig
+from hrr import KLSeparationLoss, TrainConfig
 from hrr._images import save_png
 from hrr.data import Sample
-from hrr.detect import train_detector
+from hrr.detect import Detector, HRRLoss, train_detector
 from hrr.detect._kl import batch_distributions, kl_divergence
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina")

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hrr import DiffusersImg2ImgRegenerator, MultiScaleRetrospector, VAERegenerator
+from hrr import MultiScaleRetrospector
 from hrr._images import load_image, save_png
+from hrr.msr import DiffusersImg2ImgRegenerator, VAERegenerator
 
 
 def write_photos(folder: Path) -> None:

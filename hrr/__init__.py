@@ -1,91 +1,126 @@
 """hrr: generated-image detection with Hierarchical Retrospection Refinement, and GAN discriminator tools.
 
-Public API
-----------
+The front door holds the detector workflow and the method's pieces; everything else lives in its subpackage
+(``hrr.data``, ``hrr.msr``, ``hrr.afr``, ``hrr.detect``, ``hrr.gan``, ``hrr.robust``), documented there.
+Subpackages load on first use, so ``import hrr`` is cheap (no torch, diffusers, OpenCV or matplotlib).
+
+The detector workflow
+---------------------
+scan_dataset
+    Read a dataset folder as it is (ForenSynths, GenImage, real/fake, ``hrr regenerate`` output) into samples.
+fit_hrr, TrainConfig
+    Train the detector with CE + gamma * KL (Sec. III-C), then refine its features with AFR (Sec. III-B).
+HRRDetector
+    The finished detector (Fig. 2): load a run folder, predict probabilities of "generated".
+evaluate
+    Per-generator Acc / AP tables (Tables II-IV), with PR curves.
+
+The method's pieces
+-------------------
+LineEnhancer, MultiScaleRetrospector
+    Multi-scale style retrospection (MSR, Sec. III-A, Eqs. 2-3): line enhancement and diffusion regeneration of
+    real images into content-aligned pseudo-fakes (default SD-XL refiner 1.0, empty prompt).
+KLSeparationLoss
+    KL separation of real and generated feature distributions (Eq. 4; the loss that *increases* the divergence).
 CorrentropySAM
-    Additive Feature Refinement (HRR paper, Sec. III-B, Eqs. 5-9; solver of Appendix A, Eqs. 10-22).
-KLSeparationLoss, HRRLoss
-    KL separation of real and generated feature distributions (HRR Eq. 4, minimised form that *increases* the
-    divergence) and the training objective L = L_ce + gamma * L_kl (Sec. III-C, gamma = 0.8).
-Detector, HRRDetector, TrainConfig, fit_hrr
-    The detector network (backbone + head), the refined detector with its run folder (Fig. 2), and end-to-end
-    training: CE + gamma * KL, then AFR on the backbone features (Sec. IV-A).
-LineEnhancer
-    Line enhancement of Multi-scale Style Retrospection (MSR, Sec. III-A, Eq. 2): I + M * (f^n(I) - I) with the
-    line mask M = h(g(f^n(I))) (USM sharpening, XDoG sketch, outlier filtering and passive dilation).
-MultiScaleRetrospector
-    MSR (Sec. III-A, Eqs. 2-3; Sec. IV-B): resumable, shardable multi-scale regeneration of real images through a
-    latent diffusion img2img model (default SD-XL refiner 1.0, empty prompt); also ``hrr regenerate``.
-DiffusersImg2ImgRegenerator, VAERegenerator, IdentityRegenerator
-    MSR regenerator backends: any diffusers img2img pipeline, an autoencoder round trip, a no-op.
-FGM, PGD
-    Adversarial perturbations of discriminator inputs or embeddings maximising any loss (Tang et al., Eqs. 12-13).
-AdaptiveAdversarial
-    Adaptive FGM/PGD switch of Tang et al., Algorithm 1: PGD iff W_sigma < kappa / (2 alpha), else FGM.
+    Additive feature refinement (AFR, Sec. III-B, Eqs. 5-9; solver of Appendix A, Eqs. 10-22).
+FGM, PGD, AdaptiveAdversarial
+    Adversarial perturbations of discriminator inputs (Tang et al., Eqs. 12-13) and the adaptive switch of their
+    Algorithm 1 (PGD iff W_sigma < kappa / (2 alpha), else FGM).
 AdaptiveMix
-    AdaptiveMix feature-space shrinkage loss (Liu et al., Eqs. 1-2; GAN use Eq. 6).
-OrthogonalHead, ood_score, lipschitz_ratio
-    Orthogonal cosine classifier (Liu et al., Eqs. 7-9), OOD angle score (Eq. 10), Lipschitz ratio (Table 3).
-SinGAN
-    Compact SinGAN-style multi-scale GAN on one image (Tang et al., Eqs. 5-8); more in ``hrr.gan``.
-AdversarialTraining, train_robust
-    PGD-l2 adversarial training (Madry et al.) of any classifier with the defaults of seed 003, A4.1
-    (eps = 3, 7 steps of 0.5); eps = 0 trains the standard model.
-LayerEncoder, FeatureInverter, train_inverter
-    F_theta = one named layer of a classifier; the decoder G_phi of Table A4 derived from the feature and image
-    shapes; its training with pixel l1 + feature l2 (+ optional adversarial) losses (A4.1 weights).
-InversionAnomalyScore
-    Inversion-based anomaly score (seed 003, Eq. 8): latent optimisation from Gaussian noise, 100 iterations,
-    learning rate 0.1 -> 0.001; more (AUROC, one-vs-all protocol) in ``hrr.robust``.
+    AdaptiveMix feature-space shrinkage for GAN discriminators (Liu et al., Eqs. 1-2; GAN use Eq. 6).
+
+Names that used to live here (``Detector``, ``HRRLoss``, ``SinGAN``, the regenerators, ``hrr.robust``'s
+pieces, ...) still work for one minor version, with a DeprecationWarning naming their new home.
 """
 
-from hrr.afr import CorrentropySAM
-from hrr.detect import Detector, HRRDetector, HRRLoss, KLSeparationLoss, TrainConfig, fit_hrr
-from hrr.gan import FGM, PGD, AdaptiveAdversarial, AdaptiveMix, OrthogonalHead, SinGAN, lipschitz_ratio, ood_score
-from hrr.msr import (
-    DiffusersImg2ImgRegenerator,
-    IdentityRegenerator,
-    LineEnhancer,
-    MultiScaleRetrospector,
-    VAERegenerator,
-)
-from hrr.robust import (
-    AdversarialTraining,
-    FeatureInverter,
-    InversionAnomalyScore,
-    LayerEncoder,
-    train_inverter,
-    train_robust,
-)
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from hrr._version import __version__
+
+# name -> the subpackage that defines it
+_EXPORTS: dict[str, str] = {
+    "scan_dataset": "hrr.data",
+    "fit_hrr": "hrr.detect",
+    "TrainConfig": "hrr.detect",
+    "HRRDetector": "hrr.detect",
+    "evaluate": "hrr.detect",
+    "LineEnhancer": "hrr.msr",
+    "MultiScaleRetrospector": "hrr.msr",
+    "KLSeparationLoss": "hrr.detect",
+    "CorrentropySAM": "hrr.afr",
+    "FGM": "hrr.gan",
+    "PGD": "hrr.gan",
+    "AdaptiveAdversarial": "hrr.gan",
+    "AdaptiveMix": "hrr.gan",
+}
+
+# Top-level names of 0.1.0 that moved to their subpackage: kept, with a warning, until 0.2.
+_DEPRECATED: dict[str, str] = {
+    "Detector": "hrr.detect",
+    "HRRLoss": "hrr.detect",
+    "DiffusersImg2ImgRegenerator": "hrr.msr",
+    "VAERegenerator": "hrr.msr",
+    "IdentityRegenerator": "hrr.msr",
+    "OrthogonalHead": "hrr.gan",
+    "SinGAN": "hrr.gan",
+    "lipschitz_ratio": "hrr.gan",
+    "ood_score": "hrr.gan",
+    "AdversarialTraining": "hrr.robust",
+    "train_robust": "hrr.robust",
+    "LayerEncoder": "hrr.robust",
+    "FeatureInverter": "hrr.robust",
+    "train_inverter": "hrr.robust",
+    "InversionAnomalyScore": "hrr.robust",
+}
+
+_SUBPACKAGES = ("afr", "data", "datasets", "demo", "detect", "gan", "msr", "robust")
 
 __all__ = [
     "FGM",
     "PGD",
     "AdaptiveAdversarial",
     "AdaptiveMix",
-    "AdversarialTraining",
     "CorrentropySAM",
-    "Detector",
-    "DiffusersImg2ImgRegenerator",
-    "FeatureInverter",
     "HRRDetector",
-    "HRRLoss",
-    "IdentityRegenerator",
-    "InversionAnomalyScore",
     "KLSeparationLoss",
-    "LayerEncoder",
     "LineEnhancer",
     "MultiScaleRetrospector",
-    "OrthogonalHead",
-    "SinGAN",
     "TrainConfig",
-    "VAERegenerator",
     "__version__",
+    "evaluate",
     "fit_hrr",
-    "lipschitz_ratio",
-    "ood_score",
-    "train_inverter",
-    "train_robust",
+    "scan_dataset",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a front-door name's subpackage on first use (PEP 562)."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # the next access is a plain attribute lookup
+        return value
+    if name in _DEPRECATED:
+        home = _DEPRECATED[name]
+        warnings.warn(f"hrr.{name} is deprecated and will be removed in hrr 0.2; use {home}.{name}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(home), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"hrr.{name}")
+    raise AttributeError(f"module 'hrr' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
+
+
+if TYPE_CHECKING:  # what static analysers and IDEs see; nothing here runs
+    from hrr.afr import CorrentropySAM
+    from hrr.data import scan_dataset
+    from hrr.detect import HRRDetector, KLSeparationLoss, TrainConfig, evaluate, fit_hrr
+    from hrr.gan import FGM, PGD, AdaptiveAdversarial, AdaptiveMix
+    from hrr.msr import LineEnhancer, MultiScaleRetrospector

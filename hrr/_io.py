@@ -1,12 +1,14 @@
-"""Atomic file writes: a reader never sees a half-written file."""
+"""Atomic file writes (a reader never sees a half-written file), figures included."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def _current_umask() -> int:
@@ -31,3 +33,26 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf", "svg", "jpg", "jpeg")
+"""File extensions (without the dot) that :func:`save_figure` writes."""
+
+
+def figure_format(path: str | os.PathLike[str]) -> str:
+    """The matplotlib format named by ``path``'s extension; raises ValueError naming the allowed ones."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"path must end in one of {', '.join('.' + f for f in FIGURE_FORMATS)}; got {str(path)!r}")
+    return fmt
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:
+    """Save a matplotlib figure atomically in the format its extension names; close it if pyplot manages it."""
+    target = Path(path)
+    fmt = figure_format(target)
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi)
+    if "matplotlib.pyplot" in sys.modules:  # a pyplot figure stays alive (and in memory) until closed
+        sys.modules["matplotlib.pyplot"].close(fig)
+    return target

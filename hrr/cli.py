@@ -26,15 +26,15 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _version() -> str:
-    """The installed distribution's version (no heavy import); the source tree's ``hrr.__version__`` otherwise."""
+    """The installed distribution's version; the source tree's ``hrr._version`` when it is not installed."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("hrr")
     except PackageNotFoundError:  # running from a source checkout that is not installed
-        import hrr
+        from hrr._version import __version__
 
-        return hrr.__version__
+        return __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

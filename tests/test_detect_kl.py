@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hrr import HRRLoss, KLSeparationLoss
+from hrr import KLSeparationLoss
+from hrr.detect import HRRLoss
 from hrr.detect._kl import batch_distributions, kl_divergence
 
 

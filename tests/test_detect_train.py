@@ -12,9 +12,9 @@ from _detect_data import TinyBackbone, make_images, write_realfake
 from PIL import Image
 from sklearn.metrics import average_precision_score
 
-from hrr import Detector, HRRDetector, TrainConfig, fit_hrr
+from hrr import HRRDetector, TrainConfig, fit_hrr
 from hrr.data import TestTransform, scan_dataset
-from hrr.detect import extract_features, train_detector
+from hrr.detect import Detector, extract_features, train_detector
 from hrr.detect._kl import HRRLoss
 
 FAST = {"batch_size": 8, "crop_size": 32, "blur_prob": 0.0, "jpeg_prob": 0.0, "lr": 1e-2}

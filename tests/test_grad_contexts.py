@@ -31,6 +31,7 @@ from hrr.detect import (
     KLSeparationLoss,
     TrainConfig,
     class_activation_maps,
+    fit_ablation_detectors,
     fit_hrr,
     run_ablation,
     train_detector,
@@ -368,6 +369,21 @@ def _run_ablation(tmp: Path) -> Callable[[], Any]:
         out = run_ablation(task["train"], task["val"], tmp / "runs", msr_samples=msr, backbone=backbone,
                            config=FAST, afr_params={"lam": 0.01, "max_iter": 5}, device="cpu", progress=False)
         return {name: r.probs for name, r in out.results.items()}
+
+    return run
+
+
+@_case(NEEDS_GRAD, "detect.fit_ablation_detectors")
+def _fit_ablation_detectors(tmp: Path) -> Callable[[], Any]:
+    task = _task(tmp)
+    write_realfake(tmp / "msr", n=2, size=16, seed=70)
+    msr = scan_dataset(tmp / "msr")
+
+    def run() -> Any:
+        detectors, _ = fit_ablation_detectors(task["train"], tmp / "runs", msr_samples=msr,
+                                              backbone=lambda: TinyBackbone(4), config=FAST, seed=1,
+                                              afr_params={"lam": 0.01, "max_iter": 5}, device="cpu", progress=False)
+        return {name: det.predict_proba(_images(2, 16)) for name, det in detectors.items()}
 
     return run
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hrr.demo import run_afr_demo
-    from hrr.demo._afr import format_afr_table
+    from hrr.demo import format_afr_table, run_afr_demo
 
     out = Path(args.out)
     start = time.perf_counter()
@@ -18,14 +17,14 @@ def _run(args: argparse.Namespace) -> int:
     print(format_afr_table(rows))
     print(f"\nReport and component plots written to {out.resolve()} ({time.perf_counter() - start:.1f} s)")
 
-    from hrr.demo._msr import format_msr_table, run_msr_demo
+    from hrr.demo import format_msr_table, run_msr_demo
 
     msr_rows, picture, msr_seconds = run_msr_demo(out, quick=args.quick, progress=args.progress, seed=args.seed)
     print("\nMSR: multi-scale style retrospection of scikit-image photos (a small VAE trained on the spot)\n")
     print(format_msr_table(msr_rows))
     print(f"\nSide-by-side picture written to {picture.resolve()} ({msr_seconds:.1f} s)")
 
-    from hrr.demo._benchmark import format_tables, run_benchmark, write_report
+    from hrr.demo import format_tables, run_benchmark, write_report
 
     bench_start = time.perf_counter()
     result = run_benchmark(out, quick=args.quick, progress=args.progress, seed=args.seed,

@@ -96,7 +96,6 @@ class WeightedMoments:
     phi_wf: Tensor  # Phi^T W Phi theta at the iterate the pass was made at
     sw: Tensor
     swy: Tensor
-    swyy: Tensor
     n_samples: int
 
     @property
@@ -154,7 +153,6 @@ def hq_pass(
         phi_wf=phi_wf,
         sw=weights.sum(),
         swy=(weights * y).sum(),
-        swyy=(weights * y * y).sum(),
         n_samples=design.n_samples,
     )
     return loss / design.n_samples, weights, moments

@@ -14,8 +14,6 @@ from torch import Tensor
 class GroupL2Penalty:
     """q = 2: sum_j ||alpha_j||_2 (group lasso); prox is group soft-thresholding."""
 
-    q = 2
-
     def value(self, coef: Tensor) -> Tensor:
         return torch.linalg.vector_norm(coef, dim=1).sum()
 
@@ -37,8 +35,6 @@ class GroupL2Penalty:
 
 class L1Penalty:
     """q = 1: sum_j ||alpha_j||_1 (lasso on every coefficient); prox is soft-thresholding."""
-
-    q = 1
 
     def value(self, coef: Tensor) -> Tensor:
         return coef.abs().sum()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -66,15 +66,3 @@ def plot_components(
     fig.suptitle("CorrentropySAM component functions f_j (training mean 0)", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def save_figure(fig: Any, path: str) -> None:
-    """Save a figure atomically (temp file + os.replace) and close it."""
-    import matplotlib.pyplot as plt
-
-    from hrr._io import atomic_path
-
-    suffix = path.rsplit(".", 1)[-1]
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=suffix, dpi=120)
-    plt.close(fig)

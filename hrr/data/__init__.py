@@ -7,12 +7,21 @@ Sample, scan_dataset, detect_layout, group_samples, count_samples, label_from_di
 TrainAugment, TestTransform, resize_image, gaussian_blur, jpeg_compress, UpsamplingWarning
     CNNDetection-style training augmentation; deterministic resize/JPEG/blur/crop for test sweeps; the warning
     emitted when an image smaller than a target size is enlarged.
-ImageDataset, collate_skip_bad, Batch, SizeBucketSampler, read_sizes, FailureLog
-    Loading that reports bad files instead of crashing, and batching of un-cropped images by size.
+ImageDataset, collate_skip_bad, Batch, SizeBucketSampler, read_sizes, FailureLog, check_samples
+    Loading that reports bad files instead of crashing, batching of un-cropped images by size, and the check
+    that an argument is a list of Sample.
 """
 
 from hrr._images import UpsamplingWarning
-from hrr.data._dataset import Batch, FailureLog, ImageDataset, SizeBucketSampler, collate_skip_bad, read_sizes
+from hrr.data._dataset import (
+    Batch,
+    FailureLog,
+    ImageDataset,
+    SizeBucketSampler,
+    check_samples,
+    collate_skip_bad,
+    read_sizes,
+)
 from hrr.data._layouts import (
     LAYOUTS,
     Sample,
@@ -34,6 +43,7 @@ __all__ = [
     "TestTransform",
     "TrainAugment",
     "UpsamplingWarning",
+    "check_samples",
     "collate_skip_bad",
     "count_samples",
     "detect_layout",

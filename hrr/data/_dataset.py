@@ -26,12 +26,27 @@ from hrr._images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image_or_none, 
 from hrr._io import atomic_path
 from hrr.data._layouts import Sample
 
-__all__ = ["Batch", "FailureLog", "ImageDataset", "SizeBucketSampler", "collate_skip_bad", "read_sizes"]
+__all__ = [
+    "Batch",
+    "FailureLog",
+    "ImageDataset",
+    "SizeBucketSampler",
+    "check_samples",
+    "collate_skip_bad",
+    "read_sizes",
+]
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
-def _check_samples(samples: Any, name: str = "samples") -> list[Sample]:
+def check_samples(samples: Any, name: str = "samples") -> list[Sample]:
+    """Return ``samples`` as a list of :class:`Sample`, or raise TypeError naming ``name`` and what was given.
+
+    Examples
+    --------
+    >>> check_samples([Sample(Path("a.png"), 0, "g")])[0].label
+    0
+    """
     if isinstance(samples, (str, os.PathLike)) or not isinstance(samples, Iterable):
         raise TypeError(f"{name} must be a list of hrr.data.Sample (see scan_dataset); got {type(samples).__name__}")
     out = list(samples)
@@ -77,7 +92,7 @@ class ImageDataset(Dataset):
         seed: int = 0,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
-        self.samples = _check_samples(samples)
+        self.samples = check_samples(samples)
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable as transform(image, rng) or None; got {transform!r}")
         self.transform = transform
@@ -221,7 +236,7 @@ def read_sizes(
     --------
     >>> sizes, failures = read_sizes(samples, TestTransform(scale=0.5).output_size)  # doctest: +SKIP
     """
-    samples = _check_samples(samples)
+    samples = check_samples(samples)
     sizes: list[tuple[int, int] | None] = []
     failures: list[tuple[str, str]] = []
     for s in samples:

@@ -19,9 +19,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
-from hrr._io import atomic_path
+from hrr._io import atomic_path, save_figure
 from hrr.afr import CorrentropySAM
-from hrr.afr._plotting import save_figure
 from hrr.datasets import make_additive_classification
 
 
@@ -104,7 +103,7 @@ def run_afr_demo(out_dir: str | Path, quick: bool = False, progress: bool = True
         figures[task] = (model, X if task == "additive" else Xc_train)  # keeps the noisiest fit per task
 
     for task, (model, X) in figures.items():
-        save_figure(model.plot_components(max_features=8, X=X), str(out / f"afr_components_{task}.png"))
+        save_figure(model.plot_components(max_features=8, X=X), out / f"afr_components_{task}.png")
     with atomic_path(out / "afr.md") as tmp:
         tmp.write_text(format_afr_table(rows) + "\n", encoding="utf-8")
     return rows

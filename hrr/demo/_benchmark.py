@@ -36,10 +36,10 @@ from hrr.detect import (
     SmallCNN,
     TrainConfig,
     evaluate,
+    fit_ablation_detectors,
     multiscale_table,
     to_markdown,
 )
-from hrr.detect._pipeline import _train_variants
 
 TRAIN_GENERATOR = "tconv"
 VARIANTS: tuple[str, ...] = ("baseline", "w/o AFR", "w/o MSR", "HRR")
@@ -196,9 +196,9 @@ def run_benchmark(out_dir: Path, *, quick: bool = False, progress: bool = True, 
                              blur_prob=0.1, jpeg_prob=0.1, patience=s.epochs, seed=sd)
         torch.set_num_threads(max(1, threads))
         done = _stage(timings, "train detectors (without and with MSR)", log)
-        detectors, _ = _train_variants(train, root / "runs", msr_samples=msr, val_samples=val,
-                                       make_backbone=SmallCNN, weights=None, config=config,
-                                       afr_params={"lam": s.afr_lam}, device="cpu", progress=progress, seed=sd)
+        detectors, _ = fit_ablation_detectors(train, root / "runs", msr_samples=msr, val_samples=val,
+                                              backbone=SmallCNN, config=config, afr_params={"lam": s.afr_lam},
+                                              device="cpu", progress=progress, seed=sd)
         done()
         done = _stage(timings, "evaluate", log)
         for variant in VARIANTS:
@@ -278,7 +278,7 @@ def _pictures(out_dir: Path, arrays: dict[str, np.ndarray], msr: list[Sample], d
     import matplotlib.pyplot as plt
 
     from hrr._images import load_image
-    from hrr.afr._plotting import save_figure
+    from hrr._io import save_figure
     from hrr.detect import class_activation_maps, save_cam_grid
 
     k = 6
@@ -294,7 +294,7 @@ def _pictures(out_dir: Path, arrays: dict[str, np.ndarray], msr: list[Sample], d
             if c < len(imgs):
                 ax.imshow(np.clip(imgs[c], 0, 1), interpolation="nearest")
         axes[r, 0].set_title(name, fontsize=8, loc="left")
-    save_figure(fig, str(out_dir / "images_grid.png"))
+    save_figure(fig, out_dir / "images_grid.png")
     plt.close(fig)
 
     fakes = [s for s in test if s.label == 1 and s.group in ("tconv", "upconv", "vae", "singan")]

@@ -13,8 +13,9 @@ extract_features, fit_refiner
     The AFR stage: cached backbone features, then :class:`hrr.CorrentropySAM` (Sec. III-B).
 HRRDetector, DetectionResult
     The finished detector (network + AFR) with a run folder to save/load and per-file predictions.
-fit_hrr, run_ablation
-    End-to-end training and the baseline / w/o AFR / w/o MSR / HRR ablation (Table IV).
+fit_hrr, run_ablation, fit_ablation_detectors
+    End-to-end training and the baseline / w/o AFR / w/o MSR / HRR ablation (Table IV), or just its four
+    detectors.
 evaluate, EvalResult, multiscale_table, robustness_sweep, SweepResult
     Per-generator Acc / AP (Tables II-IV), the multi-scale table (Table V) and JPEG / blur / scale sweeps.
 detection_metrics, is_generated, per_group_table, best_threshold, to_markdown, to_csv, to_json, plot_pr_curves
@@ -39,7 +40,7 @@ from hrr.detect._metrics import (
     to_markdown,
 )
 from hrr.detect._model import Detector, SmallCNN
-from hrr.detect._pipeline import ABLATION_VARIANTS, AblationResult, fit_hrr, run_ablation
+from hrr.detect._pipeline import ABLATION_VARIANTS, AblationResult, fit_ablation_detectors, fit_hrr, run_ablation
 from hrr.detect._refine import extract_features, fit_refiner
 from hrr.detect._train import TrainConfig, TrainResult, train_detector
 
@@ -62,6 +63,7 @@ __all__ = [
     "evaluate",
     "extract_features",
     "find_cam_layer",
+    "fit_ablation_detectors",
     "fit_hrr",
     "fit_refiner",
     "is_generated",

@@ -20,7 +20,7 @@ from torch import nn
 
 from hrr._grad import check_autograd_module
 from hrr._images import check_image_batch
-from hrr._io import atomic_path
+from hrr._io import figure_format, save_figure
 
 __all__ = ["class_activation_maps", "find_cam_layer", "save_cam_grid"]
 
@@ -317,7 +317,6 @@ def save_cam_grid(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from hrr.detect._metrics import _image_format
 
     imgs = _to_numpy_images(images)
     cam_sets = dict(cams) if isinstance(cams, Mapping) else {"CAM": cams}
@@ -336,7 +335,7 @@ def save_cam_grid(
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1]; got {alpha!r}")
     target = Path(path)
-    fmt = _image_format(target)
+    figure_format(target)  # a bad extension fails before any plotting
     colour = colormaps[cmap]
     n_rows, n_cols = 1 + len(arrays), imgs.shape[0]
     fig = Figure(figsize=(tile_inches * n_cols, tile_inches * n_rows))
@@ -356,6 +355,4 @@ def save_cam_grid(
         ax.set_yticks([])
     axes[0, 0].set_ylabel("image")
     fig.tight_layout()
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=100)
-    return target
+    return save_figure(fig, target, dpi=100)

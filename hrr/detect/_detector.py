@@ -15,10 +15,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-import hrr
 from hrr._device import resolve_device
 from hrr._images import check_image_array, check_image_batch, list_images, load_image_or_none
 from hrr._io import atomic_path
+from hrr._version import __version__
 from hrr.afr import CorrentropySAM
 from hrr.detect._metrics import is_generated
 from hrr.detect._model import Detector, SmallCNN
@@ -71,7 +71,8 @@ class HRRDetector:
     def __init__(self, model: Detector, refiner: CorrentropySAM | None = None, *, threshold: float = 0.5,
                  max_side: int = 2048, device: str | torch.device = "auto", batch_size: int = 16) -> None:
         if not isinstance(model, nn.Module) or not hasattr(model, "forward_features"):
-            raise TypeError(f"model must be an hrr.Detector (or provide forward_features); got {type(model).__name__}")
+            raise TypeError("model must be an hrr.detect.Detector (or provide forward_features); got "
+                            f"{type(model).__name__}")
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1); got {threshold!r}")
         if max_side < 32:
@@ -213,7 +214,7 @@ class HRRDetector:
         run_dir.mkdir(parents=True, exist_ok=True)
         backbone = getattr(self.model, "backbone_name", None)
         module = getattr(self.model, "backbone", None)
-        meta = {"hrr_version": hrr.__version__, "backbone": backbone, "feature_dim": self.model.feature_dim,
+        meta = {"hrr_version": __version__, "backbone": backbone, "feature_dim": self.model.feature_dim,
                 "normalize": self.model.normalize, "threshold": self.threshold, "max_side": self.max_side,
                 "afr": self.refiner is not None}
         if backbone is None and module is not None:  # a custom module: name its class (and rebuild SmallCNN)

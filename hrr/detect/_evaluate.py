@@ -22,9 +22,7 @@ from torch.utils.data import DataLoader
 
 from hrr._images import DEFAULT_MAX_PIXELS
 from hrr._io import atomic_path
-from hrr.data._dataset import FailureLog, ImageDataset, SizeBucketSampler, _check_samples, read_sizes
-from hrr.data._layouts import Sample
-from hrr.data._transforms import TestTransform
+from hrr.data import FailureLog, ImageDataset, Sample, SizeBucketSampler, TestTransform, check_samples, read_sizes
 from hrr.detect._metrics import (
     detection_metrics,
     is_generated,
@@ -214,7 +212,7 @@ def evaluate(
             f"predict_fn must be callable as predict_fn(images (B,3,H,W) in [0,1]) -> (B,) probabilities; "
             f"got {type(predict_fn).__name__}"
         )
-    samples = _check_samples(samples)
+    samples = check_samples(samples)
     if not samples:
         raise ValueError("samples is empty; nothing to evaluate")
     if transform is None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from hrr._io import atomic_path
+from hrr._io import atomic_path, figure_format, save_figure
 
 __all__ = [
     "METRIC_KEYS",
@@ -36,7 +36,6 @@ __all__ = [
 METRIC_KEYS: tuple[str, ...] = ("acc", "ap", "real_acc", "fake_acc", "auc")
 """Score columns (fractions in [0, 1]; NaN where undefined)."""
 
-_IMAGE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg")
 
 
 def is_generated(prob: Any, threshold: float = 0.5) -> Any:
@@ -363,13 +362,6 @@ def to_json(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> 
     return target
 
 
-def _image_format(path: Path) -> str:
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in _IMAGE_FORMATS:
-        raise ValueError(f"path must end in one of {', '.join('.' + f for f in _IMAGE_FORMATS)}; got {str(path)!r}")
-    return fmt
-
-
 def plot_pr_curves(
     y_true: Any,
     prob: Any,
@@ -410,7 +402,7 @@ def plot_pr_curves(
     if g.shape != y.shape:
         raise ValueError(f"groups must have one entry per prediction ({y.shape[0]}); got {g.shape[0]}")
     target = Path(path)
-    fmt = _image_format(target)
+    figure_format(target)  # a bad extension fails before any plotting
     # A bare Figure (not pyplot) keeps no global state and works in threads and headless processes.
     fig = Figure(figsize=(6.0, 5.0))
     FigureCanvasAgg(fig)
@@ -432,6 +424,4 @@ def plot_pr_curves(
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=120)
-    return target
+    return save_figure(fig, target, dpi=120)

@@ -97,14 +97,11 @@ def run_ablation(train_samples: Sequence[Sample], test_samples: Sequence[Sample]
     evaluated with its linear head and with AFR, which gives the four variants with no duplicated training.
     A custom ``nn.Module`` backbone is deep-copied for each network.
     """
-    import copy
-
     from hrr.detect._evaluate import evaluate
 
     config = config or TrainConfig()
-    detectors, run_dirs = _train_variants(
-        train_samples, Path(out_dir), msr_samples=msr_samples, val_samples=val_samples,
-        make_backbone=lambda: copy.deepcopy(backbone) if isinstance(backbone, nn.Module) else backbone,
+    detectors, run_dirs = fit_ablation_detectors(
+        train_samples, out_dir, msr_samples=msr_samples, val_samples=val_samples, backbone=backbone,
         weights=weights, config=config, afr_params=afr_params, device=device, progress=progress)
     results = {name: evaluate(det.predict_proba, test_samples, transform=test_transform,
                               batch_size=config.batch_size, progress=progress)
@@ -112,17 +109,48 @@ def run_ablation(train_samples: Sequence[Sample], test_samples: Sequence[Sample]
     return AblationResult(results=results, run_dirs=run_dirs)
 
 
-def _train_variants(train_samples: Sequence[Sample], out_dir: Path, *, msr_samples: Sequence[Sample],
-                    val_samples: Sequence[Sample] | None, make_backbone: Callable[[], str | nn.Module],
-                    weights: str | os.PathLike | None, config: TrainConfig, afr_params: dict[str, Any] | None,
-                    device: str | torch.device, progress: bool, seed: int | None = None
-                    ) -> tuple[dict[str, HRRDetector], dict[str, Path]]:
+def fit_ablation_detectors(train_samples: Sequence[Sample], out_dir: str | os.PathLike, *,
+                           msr_samples: Sequence[Sample], val_samples: Sequence[Sample] | None = None,
+                           backbone: str | nn.Module | Callable[[], nn.Module] = "resnet50",
+                           weights: str | os.PathLike | None = None, config: TrainConfig | None = None,
+                           afr_params: dict[str, Any] | None = None, device: str | torch.device = "auto",
+                           progress: bool = True, seed: int | None = None
+                           ) -> tuple[dict[str, HRRDetector], dict[str, Path]]:
     """The four Table IV detectors from two trainings, keyed by :data:`ABLATION_VARIANTS`, and their run folders.
 
     ``out_dir/plain``: no MSR data and gamma = 0 (baseline = its linear head, w/o MSR = its AFR);
-    ``out_dir/msr``: MSR data and ``config.gamma`` (w/o AFR = linear head, HRR = AFR). With ``seed``, the global
-    RNG is reseeded before each backbone is made, so both networks start from the same draw.
+    ``out_dir/msr``: MSR data and ``config.gamma`` (w/o AFR = linear head, HRR = AFR).
+
+    Parameters
+    ----------
+    train_samples, msr_samples, val_samples : sequences of Sample
+        As in :func:`fit_hrr`; only the second network sees ``msr_samples``.
+    out_dir : path
+        Receives the two run folders.
+    backbone : str, nn.Module or callable
+        A torchvision name, a module (deep-copied for each network) or a zero-argument factory of modules.
+    weights, config, afr_params, device, progress :
+        As in :func:`fit_hrr`.
+    seed : int, optional
+        Reseed the global RNG before each backbone is made, so both networks start from the same draw.
+
+    Returns
+    -------
+    detectors : dict of str to HRRDetector
+    run_dirs : dict of str to Path
     """
+    import copy
+
+    config = config or TrainConfig()
+    out_dir = Path(out_dir)
+    if isinstance(backbone, (str, nn.Module)):
+        make_backbone: Callable[[], str | nn.Module] = (
+            (lambda: copy.deepcopy(backbone)) if isinstance(backbone, nn.Module) else (lambda: backbone))
+    elif callable(backbone):
+        make_backbone = backbone
+    else:
+        raise TypeError(f"backbone must be a torchvision name, an nn.Module or a factory of modules; got "
+                        f"{type(backbone).__name__}")
     runs = {"plain": (dataclasses.replace(config, gamma=0.0), ()), "msr": (config, tuple(msr_samples))}
     detectors: dict[str, HRRDetector] = {}
     run_dirs: dict[str, Path] = {}

@@ -17,6 +17,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from hrr._device import resolve_device
+from hrr._fingerprint import weights_fingerprint
 from hrr._io import atomic_path
 from hrr.afr import CorrentropySAM
 from hrr.data import ImageDataset, Sample, TestTransform, collate_skip_bad
@@ -26,17 +28,9 @@ log = logging.getLogger(__name__)
 _CHUNK_ITEMS = 2048
 
 
-def _weights_digest(model: nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def _cache_key(model: nn.Module, samples: Sequence[Sample], transform: Any) -> str:
     h = hashlib.sha256()
-    h.update(_weights_digest(model).encode())
+    h.update(str(weights_fingerprint(model)).encode())
     h.update(repr(transform).encode())
     for s in samples:
         h.update(f"{s.path}|{s.label}\n".encode())
@@ -45,7 +39,7 @@ def _cache_key(model: nn.Module, samples: Sequence[Sample], transform: Any) -> s
 
 @torch.no_grad()
 def extract_features(model: nn.Module, samples: Sequence[Sample], *, transform: Callable | None = None,
-                     batch_size: int = 32, device: str | torch.device = "cpu",
+                     batch_size: int = 32, device: str | torch.device = "auto",
                      cache_dir: str | os.PathLike | None = None, num_workers: int = 0, progress: bool = True
                      ) -> tuple[np.ndarray, np.ndarray, list[str], list[tuple[str, str]]]:
     """Backbone features of labelled image files, computed in chunks and cached on disk.
@@ -53,7 +47,7 @@ def extract_features(model: nn.Module, samples: Sequence[Sample], *, transform: 
     Parameters
     ----------
     model : nn.Module
-        Provides ``forward_features(images (B, 3, H, W) in [0, 1]) -> (B, D)`` (e.g. :class:`hrr.Detector`).
+        Provides ``forward_features(images (B, 3, H, W) in [0, 1]) -> (B, D)`` (e.g. :class:`hrr.detect.Detector`).
     samples : sequence of Sample
         The images and their labels.
     transform : callable, optional
@@ -74,6 +68,7 @@ def extract_features(model: nn.Module, samples: Sequence[Sample], *, transform: 
     transform = transform if transform is not None else TestTransform(center_crop=224)
     was_training = model.training
     model.eval()
+    device = resolve_device(device)
     model.to(device)
     key = _cache_key(model, samples, transform) if cache_dir is not None else ""
     root = Path(cache_dir) / f"features-{key}" if cache_dir is not None else None

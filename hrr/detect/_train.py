@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from hrr._device import resolve_device
 from hrr._grad import enables_grad, replace_inference_tensors
 from hrr._io import atomic_path
+from hrr._precision import AMP_MODES, amp_dtype, autocast, grad_scaler
 from hrr.data import ImageDataset, Sample, TestTransform, TrainAugment, collate_skip_bad
 from hrr.detect._kl import HRRLoss, KLSeparationLoss
 from hrr.detect._metrics import is_generated
@@ -36,7 +37,6 @@ from hrr.detect._model import Detector
 
 log = logging.getLogger(__name__)
 
-_AMP_MODES = ("auto", "no", "fp16", "bf16")
 
 
 @dataclasses.dataclass
@@ -85,8 +85,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be a probability in [0, 1]; got {getattr(self, name)!r}")
         if not (isinstance(self.patience, int) and self.patience >= 0):
             raise ValueError(f"TrainConfig.patience must be a non-negative integer; got {self.patience!r}")
-        if self.amp not in _AMP_MODES:
-            raise ValueError(f"TrainConfig.amp must be one of {_AMP_MODES}; got {self.amp!r}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"TrainConfig.amp must be one of {AMP_MODES}; got {self.amp!r}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             raise ValueError(f"TrainConfig.max_steps_per_epoch must be None or >= 1; got {self.max_steps_per_epoch!r}")
 
@@ -131,13 +131,8 @@ class EpochPermutation(Sampler[int]):
 
 
 def _autocast(device: torch.device, amp: str) -> tuple[Any, torch.amp.GradScaler | None]:
-    if amp == "auto":
-        amp = "fp16" if device.type == "cuda" else "no"
-    if amp == "no":
-        return nullcontext(), None
-    dtype = torch.float16 if amp == "fp16" else torch.bfloat16
-    scaler = torch.amp.GradScaler(device.type) if (amp == "fp16" and device.type == "cuda") else None
-    return torch.autocast(device_type=device.type, dtype=dtype), scaler
+    dtype = amp_dtype(amp, device)
+    return autocast(device, dtype), grad_scaler(device, dtype)
 
 
 def _distributed() -> tuple[int, int]:
@@ -289,7 +284,7 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
     config = config or TrainConfig()
     if not hasattr(model, "forward_with_features"):
         raise TypeError("model must provide forward_with_features(images) -> (logits, features), like "
-                        f"hrr.Detector; got {type(model).__name__}")
+                        f"hrr.detect.Detector; got {type(model).__name__}")
     replace_inference_tensors(model)  # e.g. fit_hrr under inference_mode builds the head there: make it trainable
     train_samples = list(train_samples)
     n_real, n_fake = _class_counts(train_samples)
@@ -299,10 +294,7 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     rank, world = _distributed()
-    if world > 1:
-        dev = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
-    else:
-        dev = resolve_device(device)
+    dev = resolve_device("auto" if world > 1 else device)  # multi-process: each rank its own GPU (LOCAL_RANK)
     is_main = rank == 0
 
     torch.manual_seed(config.seed)

@@ -14,6 +14,7 @@
 See docs/regularizers.md.
 """
 
+from hrr._state import preserved_state
 from hrr.gan._adaptive import AdaptiveAdversarial
 from hrr.gan._adaptivemix import AdaptiveMix, adaptivemix_loss
 from hrr.gan._lipschitz import lipschitz_ratio
@@ -23,7 +24,6 @@ from hrr.gan._patch_distance import patch_sliced_wasserstein
 from hrr.gan._perturb import FGM, PGD, fgm, pgd, project
 from hrr.gan._singan import PatchDiscriminator, ScaleGenerator, SinGAN, SinGANConfig, pyramid_shapes
 from hrr.gan._spectral import SpectralNormEstimator, power_iteration, weight_matrix
-from hrr.gan._state import preserved_state
 
 __all__ = [
     "FGM",

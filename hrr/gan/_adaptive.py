@@ -13,10 +13,8 @@ from typing import Literal
 from torch import Tensor, nn
 
 from hrr._grad import check_autograd_module
-from hrr.gan._perturb import LossFn, Norm, _input_gradient, fgm, pgd
-from hrr.gan._spectral import SpectralNormEstimator, check_sigma_of
-from hrr.gan._state import preserved_state
-from hrr.gan._validate import (
+from hrr._state import preserved_state
+from hrr._validate import (
     check_callable,
     check_choice,
     check_clamp,
@@ -24,6 +22,8 @@ from hrr.gan._validate import (
     check_int,
     check_positive,
 )
+from hrr.gan._perturb import LossFn, Norm, _input_gradient, fgm, pgd
+from hrr.gan._spectral import SpectralNormEstimator, check_sigma_of
 
 
 class AdaptiveAdversarial:

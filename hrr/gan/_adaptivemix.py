@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from hrr.gan._state import preserved_state
-from hrr.gan._validate import (
+from hrr._state import preserved_state
+from hrr._validate import (
     check_callable,
     check_choice,
     check_float_tensor,

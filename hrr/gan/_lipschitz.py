@@ -8,8 +8,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from hrr.gan._state import preserved_state
-from hrr.gan._validate import check_callable, check_choice, check_float_tensor, check_generator, randperm_with
+from hrr._state import preserved_state
+from hrr._validate import check_callable, check_choice, check_float_tensor, check_generator, randperm_with
 
 
 def lipschitz_ratio(

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from hrr._grad import grad_enabled
-from hrr.gan._validate import check_callable, check_float_tensor, rand_with
+from hrr._validate import check_callable, check_float_tensor, rand_with
 
 
 def gradient_penalty(

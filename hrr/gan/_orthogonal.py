@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from hrr.gan._validate import check_float_tensor, check_int, check_positive
+from hrr._validate import check_float_tensor, check_int, check_positive
 
 
 class MeanHead(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from hrr.gan._validate import check_float_tensor, check_int
+from hrr._validate import check_float_tensor, check_int
 
 
 def _patches(images: Tensor, patch_size: int) -> Tensor:

@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from hrr._grad import autograd_tensor, check_autograd_module, grad_enabled
-from hrr.gan._state import preserved_state
-from hrr.gan._validate import (
+from hrr._state import preserved_state
+from hrr._validate import (
     check_callable,
     check_choice,
     check_clamp,

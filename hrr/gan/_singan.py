@@ -31,12 +31,13 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from hrr._device import resolve_device
 from hrr._grad import enables_grad
 from hrr._io import atomic_path
+from hrr._validate import check_choice, check_int, check_positive
 from hrr.gan._adaptive import AdaptiveAdversarial
 from hrr.gan._losses import gradient_penalty
 from hrr.gan._perturb import FGM, PGD
-from hrr.gan._validate import check_choice, check_int, check_positive
 
 Regularizer = Literal["none", "fgm", "pgd", "adaptive"]
 
@@ -271,7 +272,7 @@ class SinGAN:
         *,
         seed: int = 0,
         progress: bool = True,
-        device: str | torch.device = "cpu",
+        device: str | torch.device = "auto",
     ) -> SinGAN:
         """Train all scales on one image.
 
@@ -284,7 +285,8 @@ class SinGAN:
             generator): the same seed on the same machine gives the same model.
         progress : bool
             Show a tqdm bar.
-        device : str or torch.device
+        device : str or torch.device, default "auto"
+            ``"auto"``: this process's CUDA device if available, else the CPU.
 
         Returns
         -------
@@ -297,7 +299,7 @@ class SinGAN:
         ``torch.inference_mode()``; the caller's modes are restored afterwards.
         """
         cfg = self.config
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         real_full = _to_model_range(image).to(self.device)
         self.shapes = pyramid_shapes(real_full.shape[2], real_full.shape[3], cfg.min_size, cfg.max_size,
                                      cfg.scale_factor)
@@ -515,7 +517,7 @@ class SinGAN:
             save_file(tensors, str(tmp), metadata=meta)
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str | torch.device = "cpu") -> SinGAN:
+    def load(cls, path: str | Path, *, device: str | torch.device = "auto") -> SinGAN:
         """Load a model written by :meth:`save` (safetensors: no code is executed)."""
         from safetensors import safe_open
 
@@ -523,7 +525,7 @@ class SinGAN:
             meta = fh.metadata()
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no __iter__
         model = cls(SinGANConfig(**json.loads(meta["config"])))
-        model.device = torch.device(device)
+        model.device = resolve_device(device)
         model.shapes = [tuple(s) for s in json.loads(meta["shapes"])]  # type: ignore[misc]
         model.noise_amps = [float(a) for a in json.loads(meta["noise_amps"])]
         model.history = json.loads(meta.get("history", "[]"))

@@ -13,8 +13,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from hrr.gan._state import preserved_state, unwrap
-from hrr.gan._validate import check_choice, check_int
+from hrr._state import preserved_state, unwrap
+from hrr._validate import check_choice, check_int
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 SigmaOf = Literal["last", "max", "product"]

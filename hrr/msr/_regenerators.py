@@ -19,6 +19,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from hrr._device import resolve_device
+from hrr._fingerprint import weights_fingerprint
 from hrr._images import check_image_batch
 
 __all__ = [
@@ -101,26 +103,6 @@ def _module_config(module: Any) -> Any:
     return {"class": type(module).__name__, "config": _clean_config(dict(cfg))}
 
 
-def _weights_fingerprint(module: Any, samples: int = 256) -> str | None:
-    """Cheap fingerprint of a module's weights: ``samples`` evenly strided values of every parameter and buffer.
-
-    Two checkpoints with the same architecture (a fine-tune, a retrained VAE) share their configs; this tells them
-    apart without hashing gigabytes.
-    """
-    if not isinstance(module, torch.nn.Module):
-        return None
-    digest = hashlib.sha256()
-    with torch.no_grad():
-        for name, tensor in sorted(module.state_dict().items()):
-            flat = tensor.detach().reshape(-1)
-            step = max(1, flat.numel() // samples)
-            picked = flat[::step][:samples].to("cpu", torch.float64).numpy()
-            digest.update(name.encode())
-            digest.update(str(tuple(tensor.shape)).encode())
-            digest.update(picked.tobytes())
-    return digest.hexdigest()
-
-
 def _hash_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=repr).encode()).hexdigest()
 
@@ -141,15 +123,6 @@ def _quiet_vae_casts() -> Iterator[None]:
         yield
     finally:
         target.removeFilter(flt)
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        local_rank = os.environ.get("LOCAL_RANK")
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(local_rank) if local_rank else torch.cuda.current_device())
-        return torch.device("cpu")
-    return torch.device(device)
 
 
 def _config_get(cfg: Any, key: str, default: Any) -> Any:
@@ -212,8 +185,8 @@ class VAERegenerator:
         The autoencoder (moved to ``device`` and ``dtype``).
     sample : bool, default False
         ``AutoencoderKL`` only: decode a seeded sample of the posterior (as img2img encodes) instead of its mode.
-    device : str or torch.device, optional
-        Default: the CUDA device of this rank if available, else the CPU.
+    device : str or torch.device, default "auto"
+        ``"auto"``: this rank's CUDA device (``LOCAL_RANK``) if available, else the CPU.
     dtype : torch.dtype, default torch.float32
         ``torch.float16`` is honoured only for VAEs whose config does not set ``force_upcast`` (diffusers'
         pipelines run those in float32 because they overflow to NaN in float16); :attr:`dtype` is the one used.
@@ -233,7 +206,7 @@ class VAERegenerator:
         vae: Any,
         *,
         sample: bool = False,
-        device: str | torch.device | None = None,
+        device: str | torch.device | None = "auto",
         dtype: torch.dtype = torch.float32,
     ) -> None:
         cfg = getattr(vae, "config", None)
@@ -244,7 +217,7 @@ class VAERegenerator:
             raise ValueError("sample=True needs an AutoencoderKL (AutoencoderTiny has a deterministic encoder)")
         levels = len(cfg["encoder_block_out_channels"] if self._tiny else cfg["block_out_channels"])
         self.size_multiple = 2 ** (levels - 1)
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         if dtype == torch.float16 and _config_get(cfg, "force_upcast", False):
             # As diffusers' pipelines do: a VAE flagged force_upcast (the SD-XL one) overflows to NaN in float16.
             logger.info("the VAE's config sets force_upcast: running it in float32 instead of float16")
@@ -266,7 +239,7 @@ class VAERegenerator:
         *,
         subfolder: str | None = None,
         sample: bool = False,
-        device: str | torch.device | None = None,
+        device: str | torch.device | None = "auto",
         dtype: torch.dtype = torch.float32,
         local_files_only: bool | None = None,
     ) -> VAERegenerator:
@@ -311,7 +284,7 @@ class VAERegenerator:
     def config(self) -> dict[str, Any]:
         """JSON-serialisable description (the cache key part)."""
         if self._fingerprint is None:
-            self._fingerprint = _weights_fingerprint(self.vae)
+            self._fingerprint = weights_fingerprint(self.vae, samples=256)
         return {
             "backend": "vae",
             "vae": _hash_json(_module_config(self.vae)),
@@ -442,7 +415,7 @@ class DiffusersImg2ImgRegenerator:
         cls,
         model: str | os.PathLike[str] = DEFAULT_MODEL_ID,
         *,
-        device: str | torch.device | None = None,
+        device: str | torch.device | None = "auto",
         dtype: torch.dtype | None = None,
         variant: str | None = None,
         local_files_only: bool | None = None,
@@ -459,8 +432,8 @@ class DiffusersImg2ImgRegenerator:
         model : str or os.PathLike, default "stabilityai/stable-diffusion-xl-refiner-1.0"
             Local pipeline folder (``save_pretrained`` layout) or hub id (downloads only where the network and
             ``HF_HUB_OFFLINE`` allow).
-        device : str or torch.device, optional
-            Default: this rank's CUDA device (``LOCAL_RANK``) if available, else the CPU.
+        device : str or torch.device, default "auto"
+            ``"auto"``: this rank's CUDA device (``LOCAL_RANK``) if available, else the CPU.
         dtype : torch.dtype, optional
             Default: float16 on CUDA, float32 on the CPU.
         variant : str, optional
@@ -486,7 +459,7 @@ class DiffusersImg2ImgRegenerator:
                                expected="a diffusers pipeline folder (with model_index.json)")
         from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
 
-        dev = _resolve_device(device)
+        dev = resolve_device(device)
         if dtype is None:
             dtype = torch.float16 if dev.type == "cuda" else torch.float32
         hub_kwargs: dict[str, Any] = {}
@@ -533,7 +506,7 @@ class DiffusersImg2ImgRegenerator:
             if not name.startswith("tokenizer") and name not in ("safety_checker", "feature_extractor")
         }
         if self._fingerprint is None:
-            weights = {name: _weights_fingerprint(m) for name, m in sorted(self.pipe.components.items())}
+            weights = {name: weights_fingerprint(m, samples=256) for name, m in sorted(self.pipe.components.items())}
             self._fingerprint = _hash_json({k: v for k, v in weights.items() if v is not None})
         unet = getattr(self.pipe, "unet", None) or getattr(self.pipe, "transformer", None)
         cfg: dict[str, Any] = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -23,9 +23,10 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from hrr._grad import autograd_tensor, check_autograd_module, enables_grad, replace_inference_tensors
-from hrr.gan._perturb import Norm, pgd
-from hrr.gan._state import preserved_state, unwrap
-from hrr.gan._validate import check_choice, check_clamp, check_generator, check_int, check_positive
+from hrr._precision import autocast
+from hrr._state import preserved_state, unwrap
+from hrr._validate import check_choice, check_clamp, check_generator, check_int, check_positive
+from hrr.gan import pgd
 from hrr.robust._data import Data, as_batches, check_images, check_labels, split_batch
 
 
@@ -103,7 +104,7 @@ class AdversarialTraining:
         eps: float = 3.0,
         steps: int = 7,
         step_size: float = 0.5,
-        norm: Norm = "l2",
+        norm: Literal["l2", "linf"] = "l2",
         random_start: bool = False,
         clamp: tuple[float, float] | None = (0.0, 1.0),
         amp_dtype: torch.dtype | None = None,
@@ -131,9 +132,7 @@ class AdversarialTraining:
     def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
         if self.accelerator is not None:
             return self.accelerator.autocast()
-        if self.amp_dtype is not None:
-            return torch.autocast(device_type=device.type, dtype=self.amp_dtype)
-        return contextlib.nullcontext()
+        return autocast(device, self.amp_dtype)
 
     def perturb(self, x: Tensor, y: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """PGD images ``x + δ`` (``‖δ‖ <= eps``) maximising the cross-entropy of ``model`` on labels ``y``.
@@ -211,7 +210,7 @@ def train_robust(
     eps: float = 3.0,
     steps: int = 7,
     step_size: float = 0.5,
-    norm: Norm = "l2",
+    norm: Literal["l2", "linf"] = "l2",
     random_start: bool = False,
     clamp: tuple[float, float] | None = (0.0, 1.0),
     amp_dtype: torch.dtype | None = None,
@@ -320,7 +319,7 @@ def robust_accuracy(
     eps: float,
     steps: int = 7,
     step_size: float | None = None,
-    norm: Norm = "l2",
+    norm: Literal["l2", "linf"] = "l2",
     clamp: tuple[float, float] | None = (0.0, 1.0),
     random_start: bool = False,
     batch_size: int = 256,

@@ -18,13 +18,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from hrr._grad import autograd_tensor, check_autograd_module, enables_grad
-from hrr.gan._state import preserved_state
-from hrr.gan._validate import check_choice, check_int, check_positive
+from hrr._state import preserved_state
+from hrr._validate import check_choice, check_int, check_positive
 from hrr.robust._data import check_images
 from hrr.robust._encoder import feature_shape as _probe_shape
 
@@ -212,8 +211,8 @@ class InversionAnomalyScore:
 def auroc(is_anomaly: Any, scores: Any) -> float:
     """Area under the ROC curve of ``scores`` for the positives ``is_anomaly`` (Mann–Whitney U, ties count ½).
 
-    Equals ``sklearn.metrics.roc_auc_score(is_anomaly, scores)``; written out so the one-vs-all protocol has no
-    hidden conventions: AUROC = P(score of a random anomaly > score of a random normal sample).
+    AUROC = P(score of a random anomaly > score of a random normal sample), computed by scikit-learn's
+    ``roc_auc_score``, with the inputs checked here so a bad call names its argument.
     """
     labels = np.asarray(is_anomaly)
     values = np.asarray(scores, dtype=np.float64)
@@ -228,8 +227,9 @@ def auroc(is_anomaly: Any, scores: Any) -> float:
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"AUROC needs both normal and anomalous samples; got {n_pos} anomalies, {n_neg} normal")
-    ranks = rankdata(values)  # average ranks: a tie between classes contributes 1/2
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(positive, values))
 
 
 def one_vs_all_auroc(scores: Any, labels: Any, normal_class: Any) -> float:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from hrr._images import check_image_batch
-from hrr.gan._validate import check_int
+from hrr._validate import check_int
 
 Data = Any  # Tensor | tuple[Tensor, Tensor] | Iterable of Tensor or (Tensor, Tensor, ...)
 

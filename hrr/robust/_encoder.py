@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from hrr.gan._state import preserved_state
+from hrr._state import preserved_state
 
 
 class _Reached(Exception):

@@ -28,8 +28,8 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 from tqdm.auto import tqdm
 
 from hrr._grad import autograd_tensor, check_autograd_module, enables_grad, replace_inference_tensors
-from hrr.gan._state import preserved_state
-from hrr.gan._validate import check_int, check_positive
+from hrr._state import preserved_state
+from hrr._validate import check_int, check_positive
 from hrr.robust._data import Data, as_batches, split_batch
 from hrr.robust._encoder import feature_shape
 

@@ -1,4 +1,4 @@
-"""Argument checks shared by the GAN regularizers: fail at the boundary, naming the argument."""
+"""Argument checks of the library kernel: fail at the library boundary, naming the argument and what was given."""
 
 from __future__ import annotations
 
@@ -51,12 +51,6 @@ def check_float_tensor(name: str, x: Any, *, min_dim: int = 1, exact_dim: int | 
         raise ValueError(f"{name} must have at least {min_dim} dimension(s) (batch first), got shape {tuple(x.shape)}")
     if x.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one sample, got shape {tuple(x.shape)}")
-    return x
-
-
-def check_image_batch(name: str, x: Any) -> Tensor:
-    """Check that ``x`` is a float image batch of shape (B, C, H, W)."""
-    x = check_float_tensor(name, x, exact_dim=4)
     return x
 
 
