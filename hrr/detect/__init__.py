@@ -26,6 +26,7 @@ class_activation_maps, find_cam_layer, save_cam_grid
 """
 
 from hrr.detect._cam import class_activation_maps, find_cam_layer, save_cam_grid
+from hrr.detect._config import TrainConfig
 from hrr.detect._detector import DetectionResult, HRRDetector
 from hrr.detect._evaluate import EvalResult, SweepResult, evaluate, multiscale_table, robustness_sweep
 from hrr.detect._kl import HRRLoss, KLSeparationLoss
@@ -42,7 +43,7 @@ from hrr.detect._metrics import (
 from hrr.detect._model import Detector, SmallCNN
 from hrr.detect._pipeline import ABLATION_VARIANTS, AblationResult, fit_ablation_detectors, fit_hrr, run_ablation
 from hrr.detect._refine import extract_features, fit_refiner
-from hrr.detect._train import TrainConfig, TrainResult, train_detector
+from hrr.detect._train import TrainResult, train_detector
 
 __all__ = [
     "ABLATION_VARIANTS",

@@ -20,13 +20,12 @@ from hrr._images import check_image_array, check_image_batch, list_images, load_
 from hrr._io import atomic_path
 from hrr._version import __version__
 from hrr.afr import CorrentropySAM
+from hrr.detect import _run_folder as layout
 from hrr.detect._metrics import is_generated
 from hrr.detect._model import Detector, SmallCNN
 from hrr.detect._train import save_model_weights
 
-_META = "detector.json"
-_WEIGHTS = "model.safetensors"
-_AFR = "afr.safetensors"
+_META, _WEIGHTS, _AFR = layout.DETECTOR_META, layout.WEIGHTS, layout.AFR
 _SMALL_CNN = "hrr.detect.SmallCNN"  # the one custom backbone a run folder may name and have rebuilt
 
 

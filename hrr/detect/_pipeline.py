@@ -14,10 +14,12 @@ import torch
 from torch import nn
 
 from hrr.data import Sample, TestTransform
+from hrr.detect import _run_folder as layout
+from hrr.detect._config import TrainConfig
 from hrr.detect._detector import HRRDetector
 from hrr.detect._model import Detector
 from hrr.detect._refine import extract_features, fit_refiner
-from hrr.detect._train import TrainConfig, TrainResult, train_detector
+from hrr.detect._train import TrainResult, train_detector
 
 ABLATION_VARIANTS: tuple[str, ...] = ("baseline", "w/o AFR", "w/o MSR", "HRR")
 
@@ -64,13 +66,13 @@ def fit_hrr(train_samples: Sequence[Sample], run_dir: str | os.PathLike, *,
                             resume=resume, progress=progress)
     from safetensors.torch import load_file
 
-    model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
+    model.load_state_dict(load_file(str(run_dir / layout.WEIGHTS)))
     refiner = None
     dev = next(model.parameters()).device
     if afr:
         feats, labels, _, _ = extract_features(model, samples, transform=TestTransform(center_crop=config.crop_size),
                                                batch_size=config.batch_size, device=dev,
-                                               cache_dir=run_dir / "cache", progress=progress)
+                                               cache_dir=run_dir / layout.FEATURE_CACHE, progress=progress)
         refiner = fit_refiner(feats, labels, **(afr_params or {}))
     detector = HRRDetector(model, refiner, device=dev)
     detector.save(run_dir)

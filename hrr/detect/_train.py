@@ -29,69 +29,16 @@ from tqdm.auto import tqdm
 from hrr._device import resolve_device
 from hrr._grad import enables_grad, replace_inference_tensors
 from hrr._io import atomic_path
-from hrr._precision import AMP_MODES, amp_dtype, autocast, grad_scaler
+from hrr._precision import amp_dtype, autocast, grad_scaler
 from hrr.data import ImageDataset, Sample, TestTransform, TrainAugment, collate_skip_bad
+from hrr.detect import _run_folder as layout
+from hrr.detect._config import TrainConfig
 from hrr.detect._kl import HRRLoss, KLSeparationLoss
 from hrr.detect._metrics import is_generated
 from hrr.detect._model import Detector
 
 log = logging.getLogger(__name__)
 
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Settings of :func:`train_detector` (stored in the run folder as JSON).
-
-    The defaults follow the paper where it states them (Adam, learning rate 1e-4, gamma = 0.8, early stopping);
-    its batch size of 256 is a GPU setting, so the default here is 32 with ``accumulate`` to reach larger batches.
-    """
-
-    epochs: int = 10
-    batch_size: int = 32
-    accumulate: int = 1
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    gamma: float = 0.8
-    kl_temperature: float = 1.0
-    kl_symmetric: bool = False
-    kl_form: str = "exp"
-    crop_size: int = 224
-    blur_prob: float = 0.1
-    jpeg_prob: float = 0.1
-    flip: bool = True
-    patience: int = 3
-    min_delta: float = 1e-4
-    amp: str = "auto"
-    num_workers: int = 0
-    max_steps_per_epoch: int | None = None
-    keep_checkpoints: int = 2
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        positive_ints = ("epochs", "batch_size", "accumulate", "crop_size", "keep_checkpoints")
-        for name in positive_ints:
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"TrainConfig.{name} must be a positive integer; got {value!r}")
-        for name in ("lr",):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"TrainConfig.{name} must be positive; got {getattr(self, name)!r}")
-        for name in ("weight_decay", "gamma", "min_delta"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"TrainConfig.{name} must be non-negative; got {getattr(self, name)!r}")
-        for name in ("blur_prob", "jpeg_prob"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"TrainConfig.{name} must be a probability in [0, 1]; got {getattr(self, name)!r}")
-        if not (isinstance(self.patience, int) and self.patience >= 0):
-            raise ValueError(f"TrainConfig.patience must be a non-negative integer; got {self.patience!r}")
-        if self.amp not in AMP_MODES:
-            raise ValueError(f"TrainConfig.amp must be one of {AMP_MODES}; got {self.amp!r}")
-        if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
-            raise ValueError(f"TrainConfig.max_steps_per_epoch must be None or >= 1; got {self.max_steps_per_epoch!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass
@@ -181,29 +128,29 @@ def _rng_state() -> dict[str, Any]:
 def _write_checkpoint(run_dir: Path, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
                       scaler: torch.amp.GradScaler | None, state: dict[str, Any], keep: int) -> None:
     """Write ``checkpoints/epoch-XXXX`` as a whole directory, then point ``last.json`` at it (both atomic)."""
-    ckpt_root = run_dir / "checkpoints"
-    final = ckpt_root / f"epoch-{epoch:04d}"
+    ckpt_root = layout.checkpoints_dir(run_dir)
+    final = ckpt_root / layout.checkpoint_name(epoch)
     tmp = ckpt_root / f".tmp-epoch-{epoch:04d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_model_weights(model, tmp / "model.safetensors")
+    save_model_weights(model, tmp / layout.WEIGHTS)
     torch.save({"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict() if scaler else None,
-                "rng": _rng_state()}, tmp / "optimizer.pt")
-    _save_json(tmp / "state.json", state)
+                "rng": _rng_state()}, tmp / layout.CHECKPOINT_OPTIMIZER)
+    _save_json(tmp / layout.CHECKPOINT_STATE, state)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
-    _save_json(ckpt_root / "last.json", {"epoch": epoch, "path": final.name})
+    _save_json(ckpt_root / layout.LAST_CHECKPOINT, {"epoch": epoch, "path": final.name})
     for old in sorted(ckpt_root.glob("epoch-*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
 
 
 def _load_checkpoint(run_dir: Path) -> tuple[Path, dict[str, Any]] | None:
-    pointer = run_dir / "checkpoints" / "last.json"
+    pointer = layout.checkpoints_dir(run_dir) / layout.LAST_CHECKPOINT
     if not pointer.is_file():
         return None
-    ckpt = run_dir / "checkpoints" / json.loads(pointer.read_text())["path"]
-    return ckpt, json.loads((ckpt / "state.json").read_text())
+    ckpt = layout.checkpoints_dir(run_dir) / json.loads(pointer.read_text())["path"]
+    return ckpt, json.loads((ckpt / layout.CHECKPOINT_STATE).read_text())
 
 
 def _resume_key(config: dict[str, Any]) -> dict[str, Any]:
@@ -319,8 +266,8 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
                              "or start over with resume=False (on the command line: --no-resume)")
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(ckpt / "model.safetensors"), device=str(dev)))
-        extra = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=True)
+        model.load_state_dict(load_file(str(ckpt / layout.WEIGHTS), device=str(dev)))
+        extra = torch.load(ckpt / layout.CHECKPOINT_OPTIMIZER, map_location="cpu", weights_only=True)
         optimizer.load_state_dict(extra["optimizer"])
         if scaler is not None and extra["scaler"] is not None:
             scaler.load_state_dict(extra["scaler"])
@@ -332,7 +279,7 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
         stopped, history, failures = state["stopped"], state["history"], dict(state["failures"])
         log.info("resuming %s after epoch %d", run_dir, state["epoch"])
     if is_main:
-        _save_json(run_dir / "train_config.json", config.to_dict())
+        _save_json(run_dir / layout.TRAIN_CONFIG, config.to_dict())
 
     train_model: nn.Module = model
     if world > 1:
@@ -429,7 +376,7 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
         if improved:
             best_ap, best_epoch, bad_epochs = row.get("val_ap", -math.inf), epoch, 0
             if is_main:
-                save_model_weights(model, run_dir / "model.safetensors")
+                save_model_weights(model, run_dir / layout.WEIGHTS)
         else:
             bad_epochs += 1
             if bad_epochs > config.patience:
@@ -443,8 +390,8 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
                      "stopped": stopped, "history": history, "failures": sorted(failures.items()),
                      "config": config.to_dict()}
             _write_checkpoint(run_dir, epoch, model, optimizer, scaler, state, config.keep_checkpoints)
-            _save_history_csv(run_dir / "metrics.csv", history)
-            _save_json(run_dir / "failures.json", sorted(failures.items()))
+            _save_history_csv(run_dir / layout.METRICS, history)
+            _save_json(run_dir / layout.FAILURES, sorted(failures.items()))
         if world > 1:
             import torch.distributed as dist
 
