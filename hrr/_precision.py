@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 AMP_MODES: tuple[str, ...] = ("auto", "no", "fp16", "bf16")
 """Names a training configuration may use; a ``torch.dtype`` (or None for none) is accepted too."""
@@ -16,9 +17,12 @@ def amp_dtype(amp: str | torch.dtype | None, device: torch.device) -> torch.dtyp
 
     Examples
     --------
+    >>> import torch
     >>> amp_dtype("auto", torch.device("cpu")) is None, amp_dtype("bf16", torch.device("cpu"))
     (True, torch.bfloat16)
     """
+    import torch  # here, not at the top: configs import AMP_MODES without paying for torch
+
     if amp is None or isinstance(amp, torch.dtype):
         return amp
     if amp not in AMP_MODES:
@@ -32,9 +36,13 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     """``torch.autocast`` on ``device`` with ``dtype``, or a no-op context for ``None``."""
     if dtype is None:
         return contextlib.nullcontext()
+    import torch
+
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler | None:
     """A GradScaler where float16 gradients can underflow (float16 on CUDA); None elsewhere."""
+    import torch
+
     return torch.amp.GradScaler(device.type) if (dtype == torch.float16 and device.type == "cuda") else None

@@ -31,32 +31,59 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
                    help="`hrr regenerate` output whose real views and pseudo-fakes join training (repeatable)")
 
 
+def add_config_args(p: argparse.ArgumentParser, config_class: type) -> None:
+    """One option per field of a settings dataclass, from the field itself: flag, type, choices, help, default.
+
+    Each default therefore lives in one place, the dataclass. Booleans get ``--flag`` / ``--no-flag``.
+    """
+    import dataclasses
+
+    for field in dataclasses.fields(config_class):
+        meta = field.metadata
+        help_text = f"{meta['help']} (default: {field.default})"
+        if meta["type"] is bool:
+            p.add_argument(meta["flag"], dest=field.name, action=argparse.BooleanOptionalAction,
+                           default=field.default, help=help_text)
+        else:
+            p.add_argument(meta["flag"], dest=field.name, type=meta["type"], choices=meta["choices"],
+                           default=field.default, help=help_text)
+
+
+def config_from_args(args: argparse.Namespace, config_class: type) -> Any:
+    """The settings dataclass built from the options :func:`add_config_args` made."""
+    import dataclasses
+
+    return config_class(**{field.name: getattr(args, field.name) for field in dataclasses.fields(config_class)})
+
+
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backbone", default="resnet50", help="torchvision classifier name (default: %(default)s)")
+    from hrr.detect import TrainConfig  # hrr.detect loads lazily: only the dataclass module is imported here
+
+    p.add_argument("--backbone", default=None,
+                   help="torchvision classifier name (default: the library's, hrr.detect.Detector's)")
     p.add_argument("--weights", type=Path, default=None, help="local pretrained weights for the backbone")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--accumulate", type=int, default=1, help="gradient accumulation steps")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--gamma", type=float, default=0.8, help="weight of the KL separation term (default: 0.8)")
-    p.add_argument("--crop", type=int, default=224, help="training crop size")
-    p.add_argument("--blur-prob", type=float, default=0.1)
-    p.add_argument("--jpeg-prob", type=float, default=0.1)
-    p.add_argument("--patience", type=int, default=3, help="early stopping patience in epochs")
-    p.add_argument("--amp", default="auto", choices=["auto", "no", "fp16", "bf16"])
-    p.add_argument("--workers", type=int, default=0, help="data loader workers")
-    p.add_argument("--afr-lam", type=float, default=5e-4, help="AFR sparsity lambda (paper: 5e-4)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    add_config_args(p, TrainConfig)
+    p.add_argument("--afr-lam", type=float, default=None,
+                   help="AFR sparsity lambda (default: CorrentropySAM's, the paper's value)")
+    p.add_argument("--device", default="auto", help="'auto' (this process's GPU if any, else the CPU), 'cpu', "
+                   "'cuda' or 'cuda:N' (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (shown only on a terminal anyway)")
 
 
 def train_config(args: argparse.Namespace) -> Any:
     from hrr.detect import TrainConfig
 
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, accumulate=args.accumulate, lr=args.lr,
-                       gamma=args.gamma, crop_size=args.crop, blur_prob=args.blur_prob, jpeg_prob=args.jpeg_prob,
-                       patience=args.patience, amp=args.amp, num_workers=args.workers, seed=args.seed)
+    return config_from_args(args, TrainConfig)
+
+
+def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The backbone and AFR options that were given; the library's own defaults fill in the others."""
+    kwargs: dict[str, Any] = {"weights": args.weights}
+    if args.backbone is not None:
+        kwargs["backbone"] = args.backbone
+    if args.afr_lam is not None:
+        kwargs["afr_params"] = {"lam": args.afr_lam}
+    return kwargs
 
 
 def load_training_data(args: argparse.Namespace) -> tuple[list, list | None, list]:

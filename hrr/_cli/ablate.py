@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrr._cli._common import add_data_args, add_train_args, csv_list, load_training_data, train_config
+from hrr._cli._common import add_data_args, add_train_args, csv_list, load_training_data, model_kwargs, train_config
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -20,9 +20,8 @@ def _run(args: argparse.Namespace) -> int:
         test = scan_dataset(args.test, split="test", groups=args.test_groups)
     except ValueError:
         test = scan_dataset(args.test, groups=args.test_groups)
-    result = run_ablation(train, test, args.out, msr_samples=msr, val_samples=val, backbone=args.backbone,
-                          weights=args.weights, config=train_config(args), afr_params={"lam": args.afr_lam},
-                          device=args.device, progress=args.progress)
+    result = run_ablation(train, test, args.out, msr_samples=msr, val_samples=val, config=train_config(args),
+                          device=args.device, progress=args.progress, **model_kwargs(args))
     blocks = []
     for metric in ("acc", "ap"):
         rows = []

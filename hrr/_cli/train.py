@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrr._cli._common import add_data_args, add_train_args, load_training_data, train_config
+from hrr._cli._common import add_data_args, add_train_args, load_training_data, model_kwargs, train_config
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -17,10 +17,9 @@ def _run(args: argparse.Namespace) -> int:
           + (f", validating on {len(val)}" if val else ", no validation set (the last epoch is kept)"))
     for row in count_samples(train + msr):
         print("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
-    _, result = fit_hrr(train, args.out, val_samples=val, msr_samples=msr, backbone=args.backbone,
-                        weights=args.weights, config=train_config(args), afr=not args.no_afr,
-                        afr_params={"lam": args.afr_lam}, device=args.device, resume=not args.no_resume,
-                        progress=args.progress)
+    _, result = fit_hrr(train, args.out, val_samples=val, msr_samples=msr, config=train_config(args),
+                        afr=not args.no_afr, device=args.device, resume=not args.no_resume, progress=args.progress,
+                        **model_kwargs(args))
     best = f"{result.best_val_ap:.4f}" if result.best_val_ap is not None else "n/a"
     print(f"done: {result.epochs_run} epochs, best epoch {result.best_epoch} (val AP {best})"
           + (", stopped early" if result.stopped_early else ""))

@@ -25,25 +25,45 @@ class_activation_maps, find_cam_layer, save_cam_grid
     Grad-CAM / HiResCAM maps of a detector and the Fig. 4 picture grid.
 """
 
-from hrr.detect._cam import class_activation_maps, find_cam_layer, save_cam_grid
-from hrr.detect._config import TrainConfig
-from hrr.detect._detector import DetectionResult, HRRDetector
-from hrr.detect._evaluate import EvalResult, SweepResult, evaluate, multiscale_table, robustness_sweep
-from hrr.detect._kl import HRRLoss, KLSeparationLoss
-from hrr.detect._metrics import (
-    best_threshold,
-    detection_metrics,
-    is_generated,
-    per_group_table,
-    plot_pr_curves,
-    to_csv,
-    to_json,
-    to_markdown,
-)
-from hrr.detect._model import Detector, SmallCNN
-from hrr.detect._pipeline import ABLATION_VARIANTS, AblationResult, fit_ablation_detectors, fit_hrr, run_ablation
-from hrr.detect._refine import extract_features, fit_refiner
-from hrr.detect._train import TrainResult, train_detector
+from typing import TYPE_CHECKING
+
+from hrr._lazy import lazy_namespace
+
+_EXPORTS = {
+    "class_activation_maps": "hrr.detect._cam",
+    "find_cam_layer": "hrr.detect._cam",
+    "save_cam_grid": "hrr.detect._cam",
+    "TrainConfig": "hrr.detect._config",
+    "DetectionResult": "hrr.detect._detector",
+    "HRRDetector": "hrr.detect._detector",
+    "EvalResult": "hrr.detect._evaluate",
+    "SweepResult": "hrr.detect._evaluate",
+    "evaluate": "hrr.detect._evaluate",
+    "multiscale_table": "hrr.detect._evaluate",
+    "robustness_sweep": "hrr.detect._evaluate",
+    "HRRLoss": "hrr.detect._kl",
+    "KLSeparationLoss": "hrr.detect._kl",
+    "best_threshold": "hrr.detect._metrics",
+    "detection_metrics": "hrr.detect._metrics",
+    "is_generated": "hrr.detect._metrics",
+    "per_group_table": "hrr.detect._metrics",
+    "plot_pr_curves": "hrr.detect._metrics",
+    "to_csv": "hrr.detect._metrics",
+    "to_json": "hrr.detect._metrics",
+    "to_markdown": "hrr.detect._metrics",
+    "Detector": "hrr.detect._model",
+    "SmallCNN": "hrr.detect._model",
+    "ABLATION_VARIANTS": "hrr.detect._pipeline",
+    "AblationResult": "hrr.detect._pipeline",
+    "fit_ablation_detectors": "hrr.detect._pipeline",
+    "fit_hrr": "hrr.detect._pipeline",
+    "run_ablation": "hrr.detect._pipeline",
+    "extract_features": "hrr.detect._refine",
+    "fit_refiner": "hrr.detect._refine",
+    "TrainResult": "hrr.detect._train",
+    "train_detector": "hrr.detect._train",
+}
+__getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS, globals())
 
 __all__ = [
     "ABLATION_VARIANTS",
@@ -79,3 +99,24 @@ __all__ = [
     "to_markdown",
     "train_detector",
 ]
+
+if TYPE_CHECKING:  # what static analysers and IDEs see; the names load on first use
+    from hrr.detect._cam import class_activation_maps, find_cam_layer, save_cam_grid
+    from hrr.detect._config import TrainConfig
+    from hrr.detect._detector import DetectionResult, HRRDetector
+    from hrr.detect._evaluate import EvalResult, SweepResult, evaluate, multiscale_table, robustness_sweep
+    from hrr.detect._kl import HRRLoss, KLSeparationLoss
+    from hrr.detect._metrics import (
+        best_threshold,
+        detection_metrics,
+        is_generated,
+        per_group_table,
+        plot_pr_curves,
+        to_csv,
+        to_json,
+        to_markdown,
+    )
+    from hrr.detect._model import Detector, SmallCNN
+    from hrr.detect._pipeline import ABLATION_VARIANTS, AblationResult, fit_ablation_detectors, fit_hrr, run_ablation
+    from hrr.detect._refine import extract_features, fit_refiner
+    from hrr.detect._train import TrainResult, train_detector

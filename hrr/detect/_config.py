@@ -7,6 +7,16 @@ from typing import Any
 
 from hrr._precision import AMP_MODES
 
+KL_FORMS: tuple[str, ...] = ("exp", "inverse", "hinge")
+"""Bounded forms of the KL separation term (see :class:`hrr.detect.KLSeparationLoss`)."""
+
+
+def _setting(default: Any, flag: str, help: str, *, choices: tuple[str, ...] | None = None,
+             kind: type | None = None) -> Any:
+    """A TrainConfig field whose command-line option (flag, help, choices, type) is generated from it."""
+    meta = {"flag": flag, "help": help, "choices": choices, "type": kind or type(default)}
+    return dataclasses.field(default=default, metadata=meta)
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -16,26 +26,27 @@ class TrainConfig:
     its batch size of 256 is a GPU setting, so the default here is 32 with ``accumulate`` to reach larger batches.
     """
 
-    epochs: int = 10
-    batch_size: int = 32
-    accumulate: int = 1
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    gamma: float = 0.8
-    kl_temperature: float = 1.0
-    kl_symmetric: bool = False
-    kl_form: str = "exp"
-    crop_size: int = 224
-    blur_prob: float = 0.1
-    jpeg_prob: float = 0.1
-    flip: bool = True
-    patience: int = 3
-    min_delta: float = 1e-4
-    amp: str = "auto"
-    num_workers: int = 0
-    max_steps_per_epoch: int | None = None
-    keep_checkpoints: int = 2
-    seed: int = 0
+    epochs: int = _setting(10, "--epochs", "epochs at most (early stopping may end sooner)")
+    batch_size: int = _setting(32, "--batch-size", "images per step (per process)")
+    accumulate: int = _setting(1, "--accumulate", "gradient accumulation steps (effective batch = batch-size x this)")
+    lr: float = _setting(1e-4, "--lr", "Adam learning rate (the paper's 1e-4)")
+    weight_decay: float = _setting(0.0, "--weight-decay", "Adam weight decay")
+    gamma: float = _setting(0.8, "--gamma", "weight of the KL separation term (the paper's 0.8)")
+    kl_temperature: float = _setting(1.0, "--kl-temperature", "temperature of the KL term's feature softmax")
+    kl_symmetric: bool = _setting(False, "--kl-symmetric", "separate with the symmetric KL")
+    kl_form: str = _setting("exp", "--kl-form", "bounded form of the separation term", choices=KL_FORMS)
+    crop_size: int = _setting(224, "--crop", "training crop size in pixels")
+    blur_prob: float = _setting(0.1, "--blur-prob", "probability of a Gaussian blur (CNNDetection augmentation)")
+    jpeg_prob: float = _setting(0.1, "--jpeg-prob", "probability of JPEG re-encoding (CNNDetection augmentation)")
+    flip: bool = _setting(True, "--flip", "random horizontal flips")
+    patience: int = _setting(3, "--patience", "early stopping patience in epochs")
+    min_delta: float = _setting(1e-4, "--min-delta", "smallest validation AP gain that counts as progress")
+    amp: str = _setting("auto", "--amp", "mixed precision ('auto': fp16 on CUDA, none on the CPU)", choices=AMP_MODES)
+    num_workers: int = _setting(0, "--workers", "data loader worker processes")
+    max_steps_per_epoch: int | None = _setting(None, "--max-steps-per-epoch", "cap on the steps of an epoch",
+                                               kind=int)
+    keep_checkpoints: int = _setting(2, "--keep-checkpoints", "epoch checkpoints kept in the run folder")
+    seed: int = _setting(0, "--seed", "seed of the permutations, augmentation and initialisation")
 
     def __post_init__(self) -> None:
         positive_ints = ("epochs", "batch_size", "accumulate", "crop_size", "keep_checkpoints")

@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrr.detect._config import KL_FORMS
+
 SeparationForm = Literal["exp", "inverse", "hinge"]
-_FORMS: tuple[str, ...] = ("exp", "inverse", "hinge")
 
 
 def _check_features_labels(features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,8 +111,8 @@ class KLSeparationLoss(nn.Module):
         super().__init__()
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise ValueError(f"temperature must be a positive number; got {temperature!r}")
-        if form not in _FORMS:
-            raise ValueError(f"form must be one of {_FORMS}; got {form!r}")
+        if form not in KL_FORMS:
+            raise ValueError(f"form must be one of {KL_FORMS}; got {form!r}")
         if not (isinstance(margin, (int, float)) and margin > 0):
             raise ValueError(f"margin must be a positive number; got {margin!r}")
         if not (isinstance(eps, (int, float)) and eps > 0):

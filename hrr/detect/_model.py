@@ -15,6 +15,9 @@ from torch import nn
 
 from hrr._images import check_image_batch
 
+DEFAULT_BACKBONE = "resnet50"
+"""The backbone of the paper's experiments, the default of every function that builds a detector."""
+
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -161,7 +164,7 @@ class Detector(nn.Module):
     (torch.Size([2]), torch.Size([2, 512]))
     """
 
-    def __init__(self, backbone: str | nn.Module = "resnet50", *, weights: str | os.PathLike | None = None,
+    def __init__(self, backbone: str | nn.Module = DEFAULT_BACKBONE, *, weights: str | os.PathLike | None = None,
                  feature_dim: int | None = None, normalize: bool = True) -> None:
         super().__init__()
         if isinstance(backbone, str):

@@ -17,7 +17,7 @@ from hrr.data import Sample, TestTransform
 from hrr.detect import _run_folder as layout
 from hrr.detect._config import TrainConfig
 from hrr.detect._detector import HRRDetector
-from hrr.detect._model import Detector
+from hrr.detect._model import DEFAULT_BACKBONE, Detector
 from hrr.detect._refine import extract_features, fit_refiner
 from hrr.detect._train import TrainResult, train_detector
 
@@ -26,7 +26,7 @@ ABLATION_VARIANTS: tuple[str, ...] = ("baseline", "w/o AFR", "w/o MSR", "HRR")
 
 def fit_hrr(train_samples: Sequence[Sample], run_dir: str | os.PathLike, *,
             val_samples: Sequence[Sample] | None = None, msr_samples: Sequence[Sample] = (),
-            backbone: str | nn.Module = "resnet50", weights: str | os.PathLike | None = None,
+            backbone: str | nn.Module = DEFAULT_BACKBONE, weights: str | os.PathLike | None = None,
             config: TrainConfig | None = None, afr: bool = True, afr_params: dict[str, Any] | None = None,
             device: str | torch.device = "auto", resume: bool = True, progress: bool = True
             ) -> tuple[HRRDetector, TrainResult]:
@@ -89,7 +89,7 @@ class AblationResult:
 
 def run_ablation(train_samples: Sequence[Sample], test_samples: Sequence[Sample], out_dir: str | os.PathLike, *,
                  msr_samples: Sequence[Sample], val_samples: Sequence[Sample] | None = None,
-                 backbone: str | nn.Module = "resnet50", weights: str | os.PathLike | None = None,
+                 backbone: str | nn.Module = DEFAULT_BACKBONE, weights: str | os.PathLike | None = None,
                  config: TrainConfig | None = None, afr_params: dict[str, Any] | None = None,
                  test_transform: TestTransform | None = None, device: str | torch.device = "auto",
                  progress: bool = True) -> AblationResult:
@@ -113,7 +113,7 @@ def run_ablation(train_samples: Sequence[Sample], test_samples: Sequence[Sample]
 
 def fit_ablation_detectors(train_samples: Sequence[Sample], out_dir: str | os.PathLike, *,
                            msr_samples: Sequence[Sample], val_samples: Sequence[Sample] | None = None,
-                           backbone: str | nn.Module | Callable[[], nn.Module] = "resnet50",
+                           backbone: str | nn.Module | Callable[[], nn.Module] = DEFAULT_BACKBONE,
                            weights: str | os.PathLike | None = None, config: TrainConfig | None = None,
                            afr_params: dict[str, Any] | None = None, device: str | torch.device = "auto",
                            progress: bool = True, seed: int | None = None

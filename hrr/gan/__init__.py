@@ -14,16 +14,37 @@
 See docs/regularizers.md.
 """
 
-from hrr._state import preserved_state
-from hrr.gan._adaptive import AdaptiveAdversarial
-from hrr.gan._adaptivemix import AdaptiveMix, adaptivemix_loss
-from hrr.gan._lipschitz import lipschitz_ratio
-from hrr.gan._losses import gradient_penalty
-from hrr.gan._orthogonal import MeanHead, OrthogonalHead, class_prototypes, ood_score
-from hrr.gan._patch_distance import patch_sliced_wasserstein
-from hrr.gan._perturb import FGM, PGD, fgm, pgd, project
-from hrr.gan._singan import PatchDiscriminator, ScaleGenerator, SinGAN, SinGANConfig, pyramid_shapes
-from hrr.gan._spectral import SpectralNormEstimator, power_iteration, weight_matrix
+from typing import TYPE_CHECKING
+
+from hrr._lazy import lazy_namespace
+
+_EXPORTS = {
+    "preserved_state": "hrr._state",
+    "AdaptiveAdversarial": "hrr.gan._adaptive",
+    "AdaptiveMix": "hrr.gan._adaptivemix",
+    "adaptivemix_loss": "hrr.gan._adaptivemix",
+    "lipschitz_ratio": "hrr.gan._lipschitz",
+    "gradient_penalty": "hrr.gan._losses",
+    "MeanHead": "hrr.gan._orthogonal",
+    "OrthogonalHead": "hrr.gan._orthogonal",
+    "class_prototypes": "hrr.gan._orthogonal",
+    "ood_score": "hrr.gan._orthogonal",
+    "patch_sliced_wasserstein": "hrr.gan._patch_distance",
+    "FGM": "hrr.gan._perturb",
+    "PGD": "hrr.gan._perturb",
+    "fgm": "hrr.gan._perturb",
+    "pgd": "hrr.gan._perturb",
+    "project": "hrr.gan._perturb",
+    "PatchDiscriminator": "hrr.gan._singan",
+    "ScaleGenerator": "hrr.gan._singan",
+    "SinGAN": "hrr.gan._singan",
+    "SinGANConfig": "hrr.gan._singan",
+    "pyramid_shapes": "hrr.gan._singan",
+    "SpectralNormEstimator": "hrr.gan._spectral",
+    "power_iteration": "hrr.gan._spectral",
+    "weight_matrix": "hrr.gan._spectral",
+}
+__getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS, globals())
 
 __all__ = [
     "FGM",
@@ -51,3 +72,15 @@ __all__ = [
     "pyramid_shapes",
     "weight_matrix",
 ]
+
+if TYPE_CHECKING:  # what static analysers and IDEs see; the names load on first use
+    from hrr._state import preserved_state
+    from hrr.gan._adaptive import AdaptiveAdversarial
+    from hrr.gan._adaptivemix import AdaptiveMix, adaptivemix_loss
+    from hrr.gan._lipschitz import lipschitz_ratio
+    from hrr.gan._losses import gradient_penalty
+    from hrr.gan._orthogonal import MeanHead, OrthogonalHead, class_prototypes, ood_score
+    from hrr.gan._patch_distance import patch_sliced_wasserstein
+    from hrr.gan._perturb import FGM, PGD, fgm, pgd, project
+    from hrr.gan._singan import PatchDiscriminator, ScaleGenerator, SinGAN, SinGANConfig, pyramid_shapes
+    from hrr.gan._spectral import SpectralNormEstimator, power_iteration, weight_matrix

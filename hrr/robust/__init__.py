@@ -11,16 +11,29 @@
 See docs/robust.md.
 """
 
-from hrr.robust._adversarial import AdversarialStep, AdversarialTraining, robust_accuracy, train_robust
-from hrr.robust._anomaly import InversionAnomalyScore, InversionResult, auroc, linear_schedule, one_vs_all_auroc
-from hrr.robust._encoder import LayerEncoder, feature_shape
-from hrr.robust._inverter import (
-    FeatureInverter,
-    InversionDiscriminator,
-    inversion_losses,
-    train_inverter,
-    upsampling_plan,
-)
+from typing import TYPE_CHECKING
+
+from hrr._lazy import lazy_namespace
+
+_EXPORTS = {
+    "AdversarialStep": "hrr.robust._adversarial",
+    "AdversarialTraining": "hrr.robust._adversarial",
+    "robust_accuracy": "hrr.robust._adversarial",
+    "train_robust": "hrr.robust._adversarial",
+    "InversionAnomalyScore": "hrr.robust._anomaly",
+    "InversionResult": "hrr.robust._anomaly",
+    "auroc": "hrr.robust._anomaly",
+    "linear_schedule": "hrr.robust._anomaly",
+    "one_vs_all_auroc": "hrr.robust._anomaly",
+    "LayerEncoder": "hrr.robust._encoder",
+    "feature_shape": "hrr.robust._encoder",
+    "FeatureInverter": "hrr.robust._inverter",
+    "InversionDiscriminator": "hrr.robust._inverter",
+    "inversion_losses": "hrr.robust._inverter",
+    "train_inverter": "hrr.robust._inverter",
+    "upsampling_plan": "hrr.robust._inverter",
+}
+__getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS, globals())
 
 __all__ = [
     "AdversarialStep",
@@ -40,3 +53,15 @@ __all__ = [
     "train_robust",
     "upsampling_plan",
 ]
+
+if TYPE_CHECKING:  # what static analysers and IDEs see; the names load on first use
+    from hrr.robust._adversarial import AdversarialStep, AdversarialTraining, robust_accuracy, train_robust
+    from hrr.robust._anomaly import InversionAnomalyScore, InversionResult, auroc, linear_schedule, one_vs_all_auroc
+    from hrr.robust._encoder import LayerEncoder, feature_shape
+    from hrr.robust._inverter import (
+        FeatureInverter,
+        InversionDiscriminator,
+        inversion_losses,
+        train_inverter,
+        upsampling_plan,
+    )
