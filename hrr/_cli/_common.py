@@ -31,6 +31,14 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
                    help="`hrr regenerate` output whose real views and pseudo-fakes join training (repeatable)")
 
 
+DEVICE_HELP = "'auto' (this process's GPU if there is one, else the CPU), 'cpu', 'cuda' or 'cuda:N' (default: auto)"
+
+
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    """``--device``, with the library's one meaning of ``"auto"`` (hrr._device)."""
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+
+
 def add_config_args(p: argparse.ArgumentParser, config_class: type) -> None:
     """One option per field of a settings dataclass, from the field itself: flag, type, choices, help, default.
 
@@ -65,8 +73,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     add_config_args(p, TrainConfig)
     p.add_argument("--afr-lam", type=float, default=None,
                    help="AFR sparsity lambda (default: CorrentropySAM's, the paper's value)")
-    p.add_argument("--device", default="auto", help="'auto' (this process's GPU if any, else the CPU), 'cpu', "
-                   "'cuda' or 'cuda:N' (default: %(default)s)")
+    add_device_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars (shown only on a terminal anyway)")
 
 

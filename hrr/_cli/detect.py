@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from hrr._cli._common import add_device_arg
+
 _DESCRIPTION = """\
 Probability that each image is generated, by the run's detector (AFR when the run has
 it). Images larger than the run's max_side are center-cropped, never resized, as in
@@ -54,6 +56,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON: {\"results\": [...], \"summary\": {...}}")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the run's, 0.5)")
     p.add_argument("--no-afr", action="store_true", help="use the network's linear head instead of AFR")
-    p.add_argument("--device", default="auto")
+    add_device_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar (shown only on a terminal anyway)")
     p.set_defaults(func=_run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hrr._cli._common import csv_list, float_list
+from hrr._cli._common import add_device_arg, csv_list, float_list
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -61,6 +61,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blur", type=float_list, default=None, help="blur sigma sweep, e.g. 1,2,3")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--no-afr", action="store_true", help="use the network's linear head instead of AFR")
-    p.add_argument("--device", default="auto")
+    add_device_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars (shown only on a terminal anyway)")
     p.set_defaults(func=_run)

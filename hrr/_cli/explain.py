@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from hrr._cli._common import add_device_arg
+
 _DESCRIPTION = """\
 Grad-CAM maps of the run's network on each image, drawn over the images in a picture
 grid.
@@ -67,5 +69,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=256,
                    help="tile size of the picture; only the display is resized (default: %(default)s)")
     p.add_argument("--no-afr", action="store_true", help="print the linear head's probability instead of AFR's")
-    p.add_argument("--device", default="auto")
+    add_device_arg(p)
     p.set_defaults(func=_run)

@@ -6,6 +6,8 @@ import argparse
 import logging
 from typing import Any
 
+from hrr._cli._common import add_device_arg
+
 _DTYPES = ("float16", "bfloat16", "float32")
 
 
@@ -120,7 +122,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-std", type=float, default=2 / 255, help="noise added after resizing (default: 2/255)")
     p.add_argument("--no-line-enhance", action="store_true", help="skip the line enhancement of Eq. 2")
     p.add_argument("--save-line-enhanced", action="store_true", help="also write the model inputs (lineE/)")
-    p.add_argument("--device", default=None, help="torch device (default: this rank's GPU, else the CPU)")
+    add_device_arg(p)
     p.add_argument("--dtype", choices=_DTYPES, default=None, help="model dtype (default: float16 on GPU, else float32)")
     p.add_argument("--variant", default=None, help="weight variant, e.g. fp16")
     p.add_argument("--cpu-offload", action="store_true", help="enable_model_cpu_offload for small GPUs")
