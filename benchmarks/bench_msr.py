@@ -43,7 +43,8 @@ from _common import (
 # The reference implementation and the tiny pipelines live with the tests; reuse them rather than copy them.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from hrr._images import save_png, to_tensor_batch
+from hrr._images import save_png
+from hrr._pixels import to_tensor_batch
 from hrr.msr import DiffusersImg2ImgRegenerator, LineEnhancer, MultiScaleRetrospector
 from hrr.msr._sizes import resize_to
 

@@ -132,3 +132,10 @@ def test_unknown_names_and_subpackages() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert hrr.gan.__name__ == "hrr.gan"  # subpackages as attributes, no warning
+
+
+@pytest.mark.parametrize("package", ["afr", "data", "datasets", "demo", "detect", "gan", "msr", "robust"])
+def test_every_public_name_of_a_subpackage_resolves(package: str) -> None:
+    module = __import__(f"hrr.{package}", fromlist=["__all__"])
+    for name in module.__all__:
+        assert getattr(module, name) is not None, f"hrr.{package}.{name}"

@@ -11,19 +11,9 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from hrr._images import (
-    IMAGE_EXTENSIONS,
-    ImageLoadError,
-    check_image_array,
-    check_image_batch,
-    list_images,
-    load_image,
-    load_image_or_none,
-    read_image_size,
-    save_png,
-    tensor_to_arrays,
-    to_tensor_batch,
-)
+from hrr._files import IMAGE_EXTENSIONS, list_images
+from hrr._images import ImageLoadError, load_image, load_image_or_none, read_image_size, save_png
+from hrr._pixels import check_image_array, check_image_batch, tensor_to_arrays, to_tensor_batch
 
 # ---------------------------------------------------------------------------------------------------------------
 # corpus builders (also used by the engine tests)

@@ -1,4 +1,4 @@
-"""The shared folder walker (hrr._images.walk_tree): linked folders followed, loops ended, each real folder listed
+"""The shared folder walker (hrr._files.walk_tree): linked folders followed, loops ended, each real folder listed
 once, broken links and unreadable folders skipped with a warning, and the same file set whichever entry point lists
 a folder (list_images, scan_dataset, HRRDetector.predict_paths, the MSR source listing)."""
 
@@ -12,7 +12,8 @@ import pytest
 import torch
 from _detect_data import TinyBackbone, make_images
 
-from hrr._images import list_images, save_png, walk_tree
+from hrr._files import list_images, walk_tree
+from hrr._images import save_png
 from hrr.data import scan_dataset
 from hrr.detect import Detector, HRRDetector
 from hrr.msr._engine import MultiScaleRetrospector

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from hrr._images import UpsamplingWarning, clip_unit, load_image, resize_image, warn_upsampling
+from hrr._images import load_image
+from hrr._pixels import UpsamplingWarning, clip_unit, resize_image, warn_upsampling
 from hrr.data import TestTransform, TrainAugment, gaussian_blur, jpeg_compress
 from hrr.demo._patches import cut_patches
 from hrr.msr import IdentityRegenerator, LineEnhancer, MultiScaleRetrospector

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from hrr._lazy import lazy_namespace
 
 _EXPORTS = {
-    "UpsamplingWarning": "hrr._images",
+    "UpsamplingWarning": "hrr._pixels",
     "Batch": "hrr.data._dataset",
     "FailureLog": "hrr.data._dataset",
     "ImageDataset": "hrr.data._dataset",
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what static analysers and IDEs see; the names load on first use
-    from hrr._images import UpsamplingWarning
+    from hrr._pixels import UpsamplingWarning
     from hrr.data._dataset import (
         Batch,
         FailureLog,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from hrr._images import _dir_key, list_images, walk_tree
+from hrr._files import _dir_key, list_images, walk_tree
 
 __all__ = [
     "FAKE_DIR_NAMES",

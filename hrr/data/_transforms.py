@@ -14,7 +14,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from hrr._images import check_image_array, clip_unit, resize_image, warn_upsampling
+from hrr._pixels import check_image_array, clip_unit, resize_image, warn_upsampling
 
 __all__ = ["TestTransform", "TrainAugment", "gaussian_blur", "jpeg_compress", "resize_image"]
 

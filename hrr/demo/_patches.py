@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from hrr._images import clip_unit
+from hrr._pixels import clip_unit
 
 # Colour photographs of scikit-image and scikit-learn (no downloads: both ship these files in their wheels).
 _SKIMAGE = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hrr._grad import check_autograd_module
-from hrr._images import check_image_batch
 from hrr._io import figure_format, save_figure
+from hrr._pixels import check_image_batch
 
 __all__ = ["class_activation_maps", "find_cam_layer", "save_cam_grid"]
 

@@ -16,8 +16,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hrr._device import resolve_device
-from hrr._images import check_image_array, check_image_batch, list_images, load_image_or_none
+from hrr._files import list_images
+from hrr._images import load_image_or_none
 from hrr._io import atomic_path
+from hrr._pixels import check_image_array, check_image_batch
 from hrr._version import __version__
 from hrr.afr import CorrentropySAM
 from hrr.detect import _run_folder as layout

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hrr._images import check_image_batch
+from hrr._pixels import check_image_batch
 
 DEFAULT_BACKBONE = "resnet50"
 """The backbone of the paper's experiments, the default of every function that builds a detector."""

@@ -31,19 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from hrr._images import (
-    DEFAULT_MAX_PIXELS,
-    ImageLoadError,
-    check_image_array,
-    list_images,
-    load_image,
-    read_image_size,
-    save_png,
-    tensor_to_arrays,
-    to_tensor_batch,
-    warn_upsampling,
-)
+from hrr._files import list_images
+from hrr._images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, read_image_size, save_png
 from hrr._io import atomic_path
+from hrr._pixels import check_image_array, tensor_to_arrays, to_tensor_batch, warn_upsampling
 from hrr.msr._line import LineEnhancer
 from hrr.msr._manifest import ensure_manifest
 from hrr.msr._regenerators import Regenerator

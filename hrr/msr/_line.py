@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import torch
 
-from hrr._images import check_image_array, check_image_batch, clip_unit
+from hrr._pixels import check_image_array, check_image_batch, clip_unit
 
 __all__ = ["LineEnhancer", "gaussian_kernel_size"]
 

@@ -21,7 +21,7 @@ import torch
 
 from hrr._device import resolve_device
 from hrr._fingerprint import weights_fingerprint
-from hrr._images import check_image_batch
+from hrr._pixels import check_image_batch
 
 __all__ = [
     "DEFAULT_MODEL_ID",

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from hrr._images import resize_image
+from hrr._pixels import resize_image
 
 __all__ = ["ResizeMode", "add_noise", "item_seed", "resize_to", "target_size"]
 

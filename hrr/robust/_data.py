@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from hrr._images import check_image_batch
+from hrr._pixels import check_image_batch
 from hrr._validate import check_int
 
 Data = Any  # Tensor | tuple[Tensor, Tensor] | Iterable of Tensor or (Tensor, Tensor, ...)
