@@ -12,7 +12,7 @@ from PIL import Image
 from sklearn.metrics import accuracy_score, average_precision_score
 
 from hrr.data import Sample, TestTransform, scan_dataset
-from hrr.detect._evaluate import EvalResult, evaluate, multiscale_table, robustness_sweep
+from hrr.detect import EvalResult, evaluate, multiscale_table, robustness_sweep
 
 SIZES = [(16, 16), (20, 24), (24, 20)]
 

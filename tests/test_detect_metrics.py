@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
 
-from hrr.detect._metrics import (
+from hrr.detect import (
     best_threshold,
     detection_metrics,
     per_group_table,

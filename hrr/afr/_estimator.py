@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
@@ -19,14 +18,13 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hrr._device import resolve_device, resolve_dtype
-from hrr._io import atomic_path
 from hrr._memory import pin_mmap_threshold
 from hrr.afr._basis import SplineBasis, fit_spline_basis
 from hrr.afr._design import CACHE_BYTES, AdditiveDesign, auto_chunk_rows
 from hrr.afr._hq import fit_hq
 from hrr.afr._penalties import PENALTIES
+from hrr.afr._persistence import load_model, save_model
 
-_FORMAT = "hrr.CorrentropySAM/1"
 _LINEAR_SOLVERS = ("auto", "dense", "woodbury")
 _INITS = ("zeros", "uniform")
 _HQ_ACCELERATIONS = ("anderson", "squarem", "none")
@@ -426,32 +424,8 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted model to one ``.safetensors`` file (arrays + JSON metadata), atomically."""
-        from safetensors.numpy import save_file
-
         check_is_fitted(self)
-        arrays = {
-            "coef": self.coef_,
-            "knots": self.knots_,
-            "basis_transform": self.basis_transform_,
-            "basis_offset": self.basis_offset_,
-            "objective_path": self.objective_path_,
-        }
-        meta = {
-            "format": _FORMAT,
-            "params": self.get_params(),
-            "classes": self.classes_.tolist(),
-            "classes_dtype": self.classes_.dtype.str if self.classes_.dtype != object else "object",
-            "intercept": self.intercept_,
-            "proba_scale": self.proba_scale_,
-            "n_iter": self.n_iter_,
-            "n_admm_iter": self.n_admm_iter_,
-            "n_features_in": self.n_features_in_,
-            "feature_names_in": getattr(self, "feature_names_in_", np.empty(0)).tolist(),
-        }
-        if not isinstance(self.random_state, (int, type(None))):
-            meta["params"]["random_state"] = None
-        with atomic_path(path) as tmp:
-            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp), {"hrr": json.dumps(meta)})
+        save_model(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | None = None) -> CorrentropySAM:
@@ -460,37 +434,7 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         ``device`` overrides the stored ``device`` parameter; by default a model saved with a CUDA device
         is loaded for ``"auto"`` when this machine has no CUDA.
         """
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="numpy") as handle:
-            header = (handle.metadata() or {}).get("hrr")
-            if header is None:
-                raise ValueError(f"{os.fspath(path)!r} is not a CorrentropySAM file (no 'hrr' metadata)")
-            meta = json.loads(header)
-            if meta.get("format") != _FORMAT:
-                raise ValueError(f"{os.fspath(path)!r} has format {meta.get('format')!r}; expected {_FORMAT!r}")
-            arrays = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-        params = meta["params"]
-        if device is not None:
-            params["device"] = device
-        elif str(params.get("device", "auto")).startswith("cuda") and not torch.cuda.is_available():
-            params["device"] = "auto"
-        model = cls(**params)
-        dtype = object if meta["classes_dtype"] == "object" else np.dtype(meta["classes_dtype"])
-        model.classes_ = np.asarray(meta["classes"], dtype=dtype)
-        model.coef_ = arrays["coef"]
-        model.knots_ = arrays["knots"]
-        model.basis_transform_ = arrays["basis_transform"]
-        model.basis_offset_ = arrays["basis_offset"]
-        model.objective_path_ = arrays["objective_path"]
-        model.intercept_ = float(meta["intercept"])
-        model.proba_scale_ = float(meta["proba_scale"])
-        model.n_iter_ = int(meta["n_iter"])
-        model.n_admm_iter_ = int(meta["n_admm_iter"])
-        model.n_features_in_ = int(meta["n_features_in"])
-        if meta["feature_names_in"]:
-            model.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-        return model
+        return load_model(cls, path, device)
 
 
 def _as_tensor(X: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

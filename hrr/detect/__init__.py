@@ -37,20 +37,20 @@ _EXPORTS = {
     "DetectionResult": "hrr.detect._detector",
     "HRRDetector": "hrr.detect._detector",
     "EvalResult": "hrr.detect._evaluate",
-    "SweepResult": "hrr.detect._evaluate",
+    "SweepResult": "hrr.detect._sweeps",
     "evaluate": "hrr.detect._evaluate",
-    "multiscale_table": "hrr.detect._evaluate",
-    "robustness_sweep": "hrr.detect._evaluate",
+    "multiscale_table": "hrr.detect._sweeps",
+    "robustness_sweep": "hrr.detect._sweeps",
     "HRRLoss": "hrr.detect._kl",
     "KLSeparationLoss": "hrr.detect._kl",
     "best_threshold": "hrr.detect._metrics",
     "detection_metrics": "hrr.detect._metrics",
     "is_generated": "hrr.detect._metrics",
     "per_group_table": "hrr.detect._metrics",
-    "plot_pr_curves": "hrr.detect._metrics",
-    "to_csv": "hrr.detect._metrics",
-    "to_json": "hrr.detect._metrics",
-    "to_markdown": "hrr.detect._metrics",
+    "plot_pr_curves": "hrr.detect._tables",
+    "to_csv": "hrr.detect._tables",
+    "to_json": "hrr.detect._tables",
+    "to_markdown": "hrr.detect._tables",
     "Detector": "hrr.detect._model",
     "SmallCNN": "hrr.detect._model",
     "ABLATION_VARIANTS": "hrr.detect._pipeline",
@@ -104,19 +104,12 @@ if TYPE_CHECKING:  # what static analysers and IDEs see; the names load on first
     from hrr.detect._cam import class_activation_maps, find_cam_layer, save_cam_grid
     from hrr.detect._config import TrainConfig
     from hrr.detect._detector import DetectionResult, HRRDetector
-    from hrr.detect._evaluate import EvalResult, SweepResult, evaluate, multiscale_table, robustness_sweep
+    from hrr.detect._evaluate import EvalResult, evaluate
     from hrr.detect._kl import HRRLoss, KLSeparationLoss
-    from hrr.detect._metrics import (
-        best_threshold,
-        detection_metrics,
-        is_generated,
-        per_group_table,
-        plot_pr_curves,
-        to_csv,
-        to_json,
-        to_markdown,
-    )
+    from hrr.detect._metrics import best_threshold, detection_metrics, is_generated, per_group_table
     from hrr.detect._model import Detector, SmallCNN
     from hrr.detect._pipeline import ABLATION_VARIANTS, AblationResult, fit_ablation_detectors, fit_hrr, run_ablation
     from hrr.detect._refine import extract_features, fit_refiner
+    from hrr.detect._sweeps import SweepResult, multiscale_table, robustness_sweep
+    from hrr.detect._tables import plot_pr_curves, to_csv, to_json, to_markdown
     from hrr.detect._train import TrainResult, train_detector
