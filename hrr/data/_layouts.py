@@ -9,7 +9,6 @@ those upper folders are read.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from hrr._files import _dir_key, list_images, walk_tree
+from hrr._msr_layout import MANIFEST_NAME, REAL, REGENERATED, SCALE_DIR_HELP, parse_scale_dir
 
 __all__ = [
     "FAKE_DIR_NAMES",
@@ -38,7 +38,6 @@ _SPLITS = ("train", "val", "test")
 # Deep enough for GenImage as downloaded (<root>/<generator>/<subset>/<split>/<label>) plus one folder above it;
 # bounded so that pointing at a home directory does not walk the whole disk.
 _MAX_LABEL_DEPTH = 5
-_SCALE_DIR = re.compile(r"^s(\d{4})$")
 
 _LAYOUT_HELP = (
     "looked for: 'forensynths' (<root>/{train,val,test}/<class or generator>/[<class>/]{0_real,1_fake}), "
@@ -163,12 +162,14 @@ def _reserved_folders(root: Path, label_dirs: list[tuple[tuple[str, ...], Path, 
 
 def _msr_scale_dirs(folder: Path) -> list[Path]:
     return [
-        d for d in _subdirs(folder) if _SCALE_DIR.match(d.name) and ((d / "real").is_dir() or (d / "regen").is_dir())
+        d
+        for d in _subdirs(folder)
+        if parse_scale_dir(d.name) is not None and ((d / REAL).is_dir() or (d / REGENERATED).is_dir())
     ]
 
 
 def _is_msr(root: Path) -> bool:
-    return (root / "msr_manifest.json").is_file() or bool(_msr_scale_dirs(root))
+    return (root / MANIFEST_NAME).is_file() or bool(_msr_scale_dirs(root))
 
 
 def _classify(parts: tuple[str, ...], label_dir: Path) -> str:
@@ -246,12 +247,14 @@ def _scan_msr(root: Path) -> list[Sample]:
     samples: list[Sample] = []
     seen: set[tuple[int, int]] = set()  # one listing per real folder across the scan: no duplicated samples
     for sdir in _msr_scale_dirs(root):
-        group = f"msr@{int(sdir.name[1:])}"
-        for sub, label in (("real", 0), ("regen", 1)):
+        group = f"msr@{parse_scale_dir(sdir.name)}"
+        for sub, label in ((REAL, 0), (REGENERATED, 1)):
             if (sdir / sub).is_dir():
                 samples.extend(Sample(p, label, group, "") for p in list_images(sdir / sub, seen=seen))
     if not samples:
-        raise ValueError(f"MSR output folder {str(root)!r} holds no images under s<scale:04d>/{{real,regen}}")
+        raise ValueError(
+            f"MSR output folder {str(root)!r} holds no images under {SCALE_DIR_HELP}/{{{REAL},{REGENERATED}}}"
+        )
     return samples
 
 

@@ -16,9 +16,10 @@ Regenerator
     The backend protocol.
 """
 
-from hrr.msr._engine import MSRViews, MultiScaleRetrospector, RunReport, WorkItem
+from hrr.msr._engine import MultiScaleRetrospector
 from hrr.msr._line import LineEnhancer
 from hrr.msr._manifest import ManifestMismatchError
+from hrr.msr._planner import WorkItem
 from hrr.msr._regenerators import (
     DEFAULT_MODEL_ID,
     DiffusersImg2ImgRegenerator,
@@ -26,7 +27,9 @@ from hrr.msr._regenerators import (
     Regenerator,
     VAERegenerator,
 )
+from hrr.msr._runner import RunReport
 from hrr.msr._sizes import item_seed, target_size
+from hrr.msr._transform import MSRViews
 
 __all__ = [
     "DEFAULT_MODEL_ID",

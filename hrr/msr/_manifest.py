@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from hrr._io import atomic_path
+from hrr._msr_layout import MANIFEST_NAME
 
 __all__ = ["MANIFEST_NAME", "ManifestMismatchError", "config_hash", "ensure_manifest"]
-
-MANIFEST_NAME = "msr_manifest.json"
 
 
 class ManifestMismatchError(ValueError):
