@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from hrr.gan import SinGAN, SinGANConfig, patch_sliced_wasserstein, pyramid_shapes
-from hrr.gan._singan import ScaleGenerator
+from hrr.gan import ScaleGenerator, SinGAN, SinGANConfig, patch_sliced_wasserstein, pyramid_shapes
 
 
 def _image(h: int = 40, w: int = 48) -> np.ndarray:

@@ -82,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from hrr.msr import DEFAULT_MODEL_ID  # hrr.msr loads lazily and this name's module is torch-free
+
     p = sub.add_parser(
         "regenerate",
         help="MSR: regenerate real images at several scales through a diffusion model (resumable)",
@@ -102,7 +104,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--model",
-        default="stabilityai/stable-diffusion-xl-refiner-1.0",
+        default=DEFAULT_MODEL_ID,
         help="diffusers pipeline folder or hub id (default: %(default)s)",
     )
     p.add_argument(

@@ -43,7 +43,7 @@ _LAYOUT_HELP = (
     "looked for: 'forensynths' (<root>/{train,val,test}/<class or generator>/[<class>/]{0_real,1_fake}), "
     "'genimage' (<root>/<generator>/[<subset>/]{train,val}/{nature,ai}, or <root>/{train,val}/{nature,ai}), "
     "'realfake' (<root>/[<group>/...]{real,fake} or {0_real,1_fake}), "
-    "'msr' (an `hrr regenerate` output folder: msr_manifest.json, s<scale:04d>/{real,regen})"
+    f"'msr' (an `hrr regenerate` output folder: {MANIFEST_NAME}, {SCALE_DIR_HELP}/{{{REAL},{REGENERATED}}})"
 )
 
 

@@ -3,6 +3,9 @@
 One epoch = one deterministic permutation of the training samples (seeded by ``(seed, epoch)``); augmentation draws
 come from ``(seed, epoch, index)``. Checkpoints are written at the end of every epoch, so resuming after an
 interruption replays exactly the epochs that an uninterrupted run would have done.
+
+The loop itself (accumulation, AMP, DDP, early stopping, progress) is the package's one skeleton,
+:class:`hrr._training.TrainingLoop`; this module supplies the step, the data, the run folder and the hooks.
 """
 
 from __future__ import annotations
@@ -14,9 +17,7 @@ import logging
 import math
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,20 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
-from hrr._device import resolve_device
+from hrr._distributed import Distributed
 from hrr._grad import enables_grad, replace_inference_tensors
 from hrr._io import atomic_path
-from hrr._precision import amp_dtype, autocast, grad_scaler
+from hrr._precision import amp_dtype, autocast
+from hrr._training import (
+    EarlyStopping,
+    EpochStats,
+    Precision,
+    StepOutput,
+    TrainingLoop,
+    Updates,
+    load_training_state,
+    training_state,
+)
 from hrr.data import ImageDataset, Sample, TestTransform, TrainAugment, collate_skip_bad
 from hrr.detect import _run_folder as layout
 from hrr.detect._config import TrainConfig
@@ -77,25 +88,6 @@ class EpochPermutation(Sampler[int]):
         return math.ceil(self.n / self.world_size)
 
 
-def _autocast(device: torch.device, amp: str) -> tuple[Any, torch.amp.GradScaler | None]:
-    dtype = amp_dtype(amp, device)
-    return autocast(device, dtype), grad_scaler(device, dtype)
-
-
-def _distributed() -> tuple[int, int]:
-    """(rank, world size); initialises the process group through accelerate when launched multi-process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        from accelerate import PartialState
-
-        PartialState()
-    return dist.get_rank(), dist.get_world_size()
-
-
 def _save_json(path: Path, obj: Any) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True))
@@ -120,22 +112,19 @@ def save_model_weights(model: nn.Module, path: Path) -> None:
         save_file(state, str(tmp))
 
 
-def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+def _write_checkpoint(run_dir: Path, epoch: int, model: nn.Module, training: dict[str, Any], state: dict[str, Any],
+                      keep: int) -> None:
+    """Write ``checkpoints/epoch-XXXX`` as a whole directory, then point ``last.json`` at it (both atomic).
 
-
-def _write_checkpoint(run_dir: Path, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
-                      scaler: torch.amp.GradScaler | None, state: dict[str, Any], keep: int) -> None:
-    """Write ``checkpoints/epoch-XXXX`` as a whole directory, then point ``last.json`` at it (both atomic)."""
+    ``training`` is :func:`hrr._training.training_state` (optimizer, scaler, RNG), ``state`` goes to ``state.json``.
+    """
     ckpt_root = layout.checkpoints_dir(run_dir)
     final = ckpt_root / layout.checkpoint_name(epoch)
     tmp = ckpt_root / f".tmp-epoch-{epoch:04d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_model_weights(model, tmp / layout.WEIGHTS)
-    torch.save({"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict() if scaler else None,
-                "rng": _rng_state()}, tmp / layout.CHECKPOINT_OPTIMIZER)
+    torch.save(training, tmp / layout.CHECKPOINT_OPTIMIZER)
     _save_json(tmp / layout.CHECKPOINT_STATE, state)
     if final.exists():
         shutil.rmtree(final)
@@ -169,7 +158,7 @@ def predict_loader_probs(model: nn.Module, loader: DataLoader, device: torch.dev
     """Sigmoid probabilities and labels of every readable item of a loader (bad files reported, not raised)."""
     was_training = model.training
     model.eval()
-    ctx, _ = _autocast(device, amp)
+    ctx = autocast(device, amp_dtype(amp, device))
     probs, labels, failures = [], [], []
     try:
         for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
@@ -193,6 +182,104 @@ def _average_precision(labels: np.ndarray, probs: np.ndarray) -> float:
     if labels.size == 0 or labels.min() == labels.max():
         return float("nan")
     return float(average_precision_score(labels, probs))
+
+
+class _Run:
+    """What one :func:`train_detector` call carries across epochs and into checkpoints, and its loop hooks."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, run_dir: Path, ddp: Distributed,
+                 optimizer: torch.optim.Optimizer, precision: Precision, criterion: Callable[..., Any]) -> None:
+        self.model, self.config, self.run_dir, self.ddp = model, config, run_dir, ddp
+        self.optimizer, self.precision, self.criterion = optimizer, precision, criterion
+        self.forward: Callable[[torch.Tensor], Any] = lambda images: model.forward_with_features(images)
+        self.val_loader: DataLoader | None = None
+        self.stopping = EarlyStopping(config.patience, config.min_delta, monitor="val_ap")
+        self.history: list[dict[str, Any]] = []
+        self.failures: dict[str, str] = {}
+
+    def resume(self) -> int:
+        """Load the last checkpoint of ``run_dir`` (refusing other settings); the epoch to continue from."""
+        found = _load_checkpoint(self.run_dir)
+        if found is None:
+            return 0
+        ckpt, state = found
+        saved, wanted = _resume_key(state.get("config", {})), _resume_key(self.config.to_dict())
+        if saved != wanted:
+            changed = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted.get(k)!r}"
+                                for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k))
+            raise ValueError(f"run_dir {self.run_dir} holds a run with other settings ({changed}); use another "
+                             "folder, or start over with resume=False (on the command line: --no-resume)")
+        from safetensors.torch import load_file
+
+        self.model.load_state_dict(load_file(str(ckpt / layout.WEIGHTS), device=str(self.ddp.device)))
+        extra = torch.load(ckpt / layout.CHECKPOINT_OPTIMIZER, map_location="cpu", weights_only=True)
+        load_training_state(extra, self.optimizer, self.precision.scaler)
+        stop = self.stopping
+        stop.best, stop.best_epoch, stop.bad_epochs = state["best_ap"], state["best_epoch"], state["bad_epochs"]
+        stop.stopped, self.history, self.failures = state["stopped"], state["history"], dict(state["failures"])
+        log.info("resuming %s after epoch %d", self.run_dir, state["epoch"])
+        return state["epoch"] + 1
+
+    def admit(self, batch: Any) -> bool:
+        """Report the batch's unreadable files (once each); whether it holds an image to train on."""
+        for path, reason in batch.failures:
+            if path not in self.failures:
+                log.warning("skipping %s: %s", path, reason)
+            self.failures[path] = reason
+        return batch.images.shape[0] > 0
+
+    def step(self, batch: Any) -> StepOutput:
+        images, labels = batch.images.to(self.ddp.device), batch.labels.to(self.ddp.device)
+        with self.precision.autocast():
+            logits, feats = self.forward(images)
+        loss, parts = self.criterion(logits, feats, labels)
+        return StepOutput({"loss": float(loss.detach()), "ce": parts["ce"], "kl": parts["kl"]}, loss=loss)
+
+    def end_epoch(self, stats: EpochStats) -> dict[str, Any]:
+        """The epoch's row, with validation AP/accuracy; every rank's failures merged (rank 0 writes them)."""
+        row: dict[str, Any] = {"epoch": stats.epoch + 1, "steps": stats.steps,
+                               **{k: stats.mean(k) for k in ("loss", "ce", "kl")}}
+        if self.val_loader is not None:
+            probs, labels, val_failures = predict_loader_probs(self.model, self.val_loader, self.ddp.device,
+                                                               self.config.amp)
+            self.failures.update(val_failures)
+            row["val_ap"] = _average_precision(labels, probs)
+            row["val_acc"] = float((is_generated(probs) == labels).mean()) if labels.size else float("nan")
+        self.failures = self.ddp.merge(self.failures)
+        return row
+
+    def save_best(self, epoch: int) -> None:
+        if self.ddp.is_main:
+            save_model_weights(self.model, self.run_dir / layout.WEIGHTS)
+
+    def checkpoint(self, epoch: int, history: list[dict[str, Any]]) -> None:
+        if not self.ddp.is_main:
+            return
+        stop = self.stopping
+        state = {"epoch": epoch, "best_ap": stop.best, "best_epoch": stop.best_epoch, "bad_epochs": stop.bad_epochs,
+                 "stopped": stop.stopped, "history": history, "failures": sorted(self.failures.items()),
+                 "config": self.config.to_dict()}
+        _write_checkpoint(self.run_dir, epoch, self.model, training_state(self.optimizer, self.precision.scaler),
+                          state, self.config.keep_checkpoints)
+        _save_history_csv(self.run_dir / layout.METRICS, history)
+        _save_json(self.run_dir / layout.FAILURES, sorted(self.failures.items()))
+
+
+def _train_batches(samples: list[Sample], config: TrainConfig, ddp: Distributed) -> Callable[[int], DataLoader]:
+    """The epoch's loader: a permutation fixed by ``(seed, epoch)``, this rank's share, augmentation per epoch."""
+    augment = TrainAugment(crop_size=config.crop_size, blur_prob=config.blur_prob, jpeg_prob=config.jpeg_prob,
+                           flip=config.flip)
+    train_set = ImageDataset(samples, augment, seed=config.seed)
+    sampler = EpochPermutation(len(train_set), config.seed, ddp.rank, ddp.world)
+    loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, collate_fn=collate_skip_bad,
+                        num_workers=config.num_workers, drop_last=False)
+
+    def batches(epoch: int) -> DataLoader:
+        sampler.set_epoch(epoch)
+        train_set.set_epoch(epoch)
+        return loader
+
+    return batches
 
 
 @enables_grad  # training: also when called under torch.no_grad() / torch.inference_mode()
@@ -240,209 +327,37 @@ def train_detector(model: Detector | nn.Module, train_samples: Sequence[Sample],
                          f"and {n_fake} generated")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    rank, world = _distributed()
-    dev = resolve_device("auto" if world > 1 else device)  # multi-process: each rank its own GPU (LOCAL_RANK)
-    is_main = rank == 0
+    ddp = Distributed.launch(device)  # multi-process: each rank its own GPU (LOCAL_RANK)
 
     torch.manual_seed(config.seed)
-    model.to(dev).train()
+    model.to(ddp.device).train()
     if criterion is None:
         criterion = HRRLoss(config.gamma, KLSeparationLoss(config.kl_temperature, symmetric=config.kl_symmetric,
                                                            form=config.kl_form))  # type: ignore[arg-type]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    autocast, scaler = _autocast(dev, config.amp)
-
-    history: list[dict[str, float]] = []
-    start_epoch, best_ap, best_epoch, bad_epochs, stopped = 0, -math.inf, -1, 0, False
-    failures: dict[str, str] = {}
-    found = _load_checkpoint(run_dir) if resume else None
-    if found is not None:
-        ckpt, state = found
-        saved, wanted = _resume_key(state.get("config", {})), _resume_key(config.to_dict())
-        if saved != wanted:
-            changed = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted.get(k)!r}"
-                                for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k))
-            raise ValueError(f"run_dir {run_dir} holds a run with other settings ({changed}); use another folder, "
-                             "or start over with resume=False (on the command line: --no-resume)")
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(str(ckpt / layout.WEIGHTS), device=str(dev)))
-        extra = torch.load(ckpt / layout.CHECKPOINT_OPTIMIZER, map_location="cpu", weights_only=True)
-        optimizer.load_state_dict(extra["optimizer"])
-        if scaler is not None and extra["scaler"] is not None:
-            scaler.load_state_dict(extra["scaler"])
-        torch.set_rng_state(extra["rng"]["torch"])
-        if extra["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(extra["rng"]["cuda"])
-        start_epoch = state["epoch"] + 1
-        best_ap, best_epoch, bad_epochs = state["best_ap"], state["best_epoch"], state["bad_epochs"]
-        stopped, history, failures = state["stopped"], state["history"], dict(state["failures"])
-        log.info("resuming %s after epoch %d", run_dir, state["epoch"])
-    if is_main:
+    run = _Run(model, config, run_dir, ddp, optimizer, Precision(ddp.device, config.amp), criterion)
+    start_epoch = run.resume() if resume else 0
+    if ddp.is_main:
         _save_json(run_dir / layout.TRAIN_CONFIG, config.to_dict())
-
-    train_model: nn.Module = model
-    if world > 1:
-        train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[dev.index] if dev.type == "cuda" else None)
-
-    augment = TrainAugment(crop_size=config.crop_size, blur_prob=config.blur_prob, jpeg_prob=config.jpeg_prob,
-                           flip=config.flip)
-    train_set = ImageDataset(train_samples, augment, seed=config.seed)
-    sampler = EpochPermutation(len(train_set), config.seed, rank, world)
-    loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, collate_fn=collate_skip_bad,
-                        num_workers=config.num_workers, drop_last=False)
-    val_loader = None
+    train_model = ddp.wrap(model)
+    if ddp.world > 1:  # route the forward through DDP's __call__, features included, so the KL grads sync too
+        _install_with_features(model)
+        run.forward = lambda images: train_model(images, with_features=True)
+    batches = _train_batches(train_samples, config, ddp)
     if val_samples:
         val_set = ImageDataset(list(val_samples), TestTransform(center_crop=config.crop_size), seed=config.seed)
-        val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False, collate_fn=collate_skip_bad,
-                                num_workers=config.num_workers)
-
-    # The forward returns (logits, features); route it through the (possibly DDP-wrapped) module's __call__.
-    def forward(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if world > 1:
-            return train_model(images, with_features=True)  # type: ignore[call-arg]
-        return model.forward_with_features(images)
-
-    if world > 1:
-        _install_with_features(model)
-
-    epoch = start_epoch
-    for epoch in range(start_epoch, config.epochs):
-        if stopped:
-            break
-        t0 = time.perf_counter()
-        sampler.set_epoch(epoch)
-        train_set.set_epoch(epoch)
-        sums = {"loss": 0.0, "ce": 0.0, "kl": 0.0}
-        steps = micro = 0
-        n_batches = len(loader) if config.max_steps_per_epoch is None else min(
-            len(loader), config.max_steps_per_epoch * config.accumulate)
-        bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not (progress and is_main),
-                   leave=False)
-        optimizer.zero_grad(set_to_none=True)
-        pending = 0  # micro-batches whose gradients wait for the optimizer step
-        for i, batch in enumerate(loader):
-            if i >= n_batches:
-                break
-            for path, reason in batch.failures:
-                if path not in failures:
-                    log.warning("skipping %s: %s", path, reason)
-                failures[path] = reason
-            last_micro = (i + 1) % config.accumulate == 0 or i + 1 == n_batches
-            if not _all_ranks_have_data(batch.images.shape[0] > 0, world, dev):
-                # Every rank skips together: a rank that skipped alone would leave the others waiting forever in
-                # DDP's gradient all-reduce (one unreadable file at batch size 1 is enough).
-                if last_micro and pending:
-                    if world > 1:  # the skipped micro-batch was to run DDP's all-reduce of the accumulated grads
-                        _average_gradients(model, world)
-                    _optimizer_step(optimizer, scaler)
-                    steps, pending = steps + 1, 0
-                bar.update(1)
-                continue
-            images, labels = batch.images.to(dev), batch.labels.to(dev)
-            sync = nullcontext() if (world == 1 or last_micro) else train_model.no_sync()  # type: ignore[operator]
-            with sync:
-                with autocast:
-                    logits, feats = forward(images)
-                loss, parts = criterion(logits, feats, labels)
-                scaled = loss / config.accumulate
-                (scaler.scale(scaled) if scaler else scaled).backward()
-            micro += 1
-            pending += 1
-            sums["loss"] += float(loss.detach())
-            sums["ce"] += parts["ce"]
-            sums["kl"] += parts["kl"]
-            if last_micro:
-                _optimizer_step(optimizer, scaler)
-                steps, pending = steps + 1, 0
-            bar.update(1)
-            bar.set_postfix(loss=f"{sums['loss'] / max(micro, 1):.4f}")
-        bar.close()
-
-        row: dict[str, float] = {"epoch": epoch + 1, "steps": steps,
-                                 **{k: v / max(micro, 1) for k, v in sums.items()}}
-        improved = False
-        if val_loader is not None:
-            probs, labels_np, val_failures = predict_loader_probs(model, val_loader, dev, config.amp)
-            for path, reason in val_failures:
-                failures[path] = reason
-            ap = _average_precision(labels_np, probs)
-            row["val_ap"] = ap
-            row["val_acc"] = float((is_generated(probs) == labels_np).mean()) if labels_np.size else float("nan")
-            improved = not math.isnan(ap) and ap > best_ap + config.min_delta
-        else:
-            improved = True  # without validation data the last epoch is the best one
-        if improved:
-            best_ap, best_epoch, bad_epochs = row.get("val_ap", -math.inf), epoch, 0
-            if is_main:
-                save_model_weights(model, run_dir / layout.WEIGHTS)
-        else:
-            bad_epochs += 1
-            if bad_epochs > config.patience:
-                stopped = True
-        if world > 1:
-            failures = _gather_failures(failures, world)  # rank 0 writes the report: it must list every rank's
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        if is_main:
-            state = {"epoch": epoch, "best_ap": best_ap, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                     "stopped": stopped, "history": history, "failures": sorted(failures.items()),
-                     "config": config.to_dict()}
-            _write_checkpoint(run_dir, epoch, model, optimizer, scaler, state, config.keep_checkpoints)
-            _save_history_csv(run_dir / layout.METRICS, history)
-            _save_json(run_dir / layout.FAILURES, sorted(failures.items()))
-        if world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    return TrainResult(best_epoch=best_epoch + 1, best_val_ap=None if best_ap == -math.inf else best_ap,
-                       epochs_run=len(history), stopped_early=stopped, history=history,
-                       failures=sorted(failures.items()))
-
-
-def _optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
-    if scaler:
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-
-
-def _average_gradients(model: nn.Module, world: int) -> None:
-    """What DDP's backward does for the micro-batch that closes an accumulation window: average grads."""
-    import torch.distributed as dist
-
-    for param in model.parameters():
-        if param.grad is not None:
-            dist.all_reduce(param.grad)
-            param.grad.div_(world)
-
-
-def _all_ranks_have_data(has_data: bool, world: int, device: torch.device) -> bool:
-    """Whether every rank's batch holds at least one readable image (all ranks get the same answer)."""
-    if world == 1:
-        return has_data
-    import torch.distributed as dist
-
-    flag = torch.tensor([1 if has_data else 0], device=device)
-    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-    return bool(flag.item())
-
-
-def _gather_failures(failures: dict[str, str], world: int) -> dict[str, str]:
-    """Union of every rank's ``path -> reason`` (first reason by rank order wins), the same on all ranks."""
-    import torch.distributed as dist
-
-    gathered: list[dict[str, str] | None] = [None] * world
-    dist.all_gather_object(gathered, failures)
-    merged: dict[str, str] = {}
-    for part in gathered:
-        for path, reason in (part or {}).items():
-            merged.setdefault(path, reason)
-    return merged
+        run.val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False,
+                                    collate_fn=collate_skip_bad, num_workers=config.num_workers)
+    TrainingLoop(step=run.step, batches=batches, epochs=config.epochs, end_epoch=run.end_epoch,
+                 metrics=dict.fromkeys(("loss", "ce", "kl"), "mean"),
+                 updates=Updates(optimizer, train_model, run.precision, config.accumulate),
+                 max_steps=config.max_steps_per_epoch, admit=run.admit, early_stopping=run.stopping,
+                 on_best=run.save_best, checkpoint=run.checkpoint, distributed=ddp, progress=progress,
+                 postfix="loss", timed=True).run(start_epoch, run.history)
+    stop = run.stopping
+    return TrainResult(best_epoch=stop.best_epoch + 1, best_val_ap=None if stop.best == -math.inf else stop.best,
+                       epochs_run=len(run.history), stopped_early=stop.stopped, history=run.history,
+                       failures=sorted(run.failures.items()))
 
 
 def _install_with_features(model: nn.Module) -> None:

@@ -35,11 +35,11 @@ _EXPORTS = {
     "fgm": "hrr.gan._perturb",
     "pgd": "hrr.gan._perturb",
     "project": "hrr.gan._perturb",
-    "PatchDiscriminator": "hrr.gan._singan",
-    "ScaleGenerator": "hrr.gan._singan",
+    "PatchDiscriminator": "hrr.gan._singan_nets",
+    "ScaleGenerator": "hrr.gan._singan_nets",
     "SinGAN": "hrr.gan._singan",
-    "SinGANConfig": "hrr.gan._singan",
-    "pyramid_shapes": "hrr.gan._singan",
+    "SinGANConfig": "hrr.gan._singan_config",
+    "pyramid_shapes": "hrr.gan._singan_nets",
     "SpectralNormEstimator": "hrr.gan._spectral",
     "power_iteration": "hrr.gan._spectral",
     "weight_matrix": "hrr.gan._spectral",
@@ -82,5 +82,7 @@ if TYPE_CHECKING:  # what static analysers and IDEs see; the names load on first
     from hrr.gan._orthogonal import MeanHead, OrthogonalHead, class_prototypes, ood_score
     from hrr.gan._patch_distance import patch_sliced_wasserstein
     from hrr.gan._perturb import FGM, PGD, fgm, pgd, project
-    from hrr.gan._singan import PatchDiscriminator, ScaleGenerator, SinGAN, SinGANConfig, pyramid_shapes
+    from hrr.gan._singan import SinGAN
+    from hrr.gan._singan_config import SinGANConfig
+    from hrr.gan._singan_nets import PatchDiscriminator, ScaleGenerator, pyramid_shapes
     from hrr.gan._spectral import SpectralNormEstimator, power_iteration, weight_matrix

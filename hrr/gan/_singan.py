@@ -21,205 +21,25 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from hrr._device import resolve_device
 from hrr._grad import enables_grad
 from hrr._io import atomic_path
-from hrr._validate import check_choice, check_int, check_positive
+from hrr._training import EpochStats, StepOutput, TrainingLoop, progress_bar
+from hrr._validate import check_int
 from hrr.gan._adaptive import AdaptiveAdversarial
 from hrr.gan._losses import gradient_penalty
 from hrr.gan._perturb import FGM, PGD
-
-Regularizer = Literal["none", "fgm", "pgd", "adaptive"]
-
-
-@dataclass
-class SinGANConfig:
-    """Hyper-parameters of :class:`SinGAN` (defaults: a CPU-friendly small model; the paper uses 25 → 250 px).
-
-    Attributes
-    ----------
-    min_size, max_size : int
-        Shorter side of the coarsest scale and longer side of the finest scale, in pixels.
-    scale_factor : float
-        Target ratio between consecutive scales (< 1); the number of scales is chosen so the actual ratio is
-        as close as possible (the paper keeps it near 3/4).
-    channels, n_layers : int
-        Width and depth (conv blocks incl. the output conv) of every G_n and D_n.
-    iters_per_scale : int
-        Optimisation iterations per scale.
-    d_steps, g_steps : int
-        D and G updates per iteration.
-    lr_g, lr_d : float
-        TTUR learning rates (Adam, betas (0.5, 0.999)).
-    gp_weight : float
-        WGAN-GP weight (SinGAN: 0.1).
-    rec_weight : float
-        α of Eq. 7 (SinGAN: 10).
-    noise_amp : float
-        Noise amplitude at scale n > 0 relative to the RMSE of the coarser reconstruction.
-    regularizer : {"none", "fgm", "pgd", "adaptive"}
-        Discriminator-step regularizer (Tang et al. Eqs. 12-13, Algorithm 1).
-    adv_eps, adv_step_size : float
-        Perturbation radius r and PGD step α as root-mean-square per element: the L2 radius is
-        ``adv_eps·√(numel per sample)`` of the attacked tensor.
-    adv_steps : int
-        PGD steps T.
-    adv_kappa : float or "auto"
-        κ of the adaptive rule in the same per-element RMS units as ``adv_step_size`` (the absolute κ is
-        ``adv_kappa·√(numel)``), so the switching threshold ``κ/(2α) = adv_kappa / (2·adv_step_size)`` does not
-        depend on the scale's size. ``"auto"``: the smallest per-sample clean-gradient norm (see
-        :class:`AdaptiveAdversarial`).
-    adv_target : {"input", "embedding"}
-        Attack D's input images or its embedding (the input of its last conv).
-    attack_on : {"both", "real", "fake"}
-        Which batches of the D step are perturbed.
-    d_batch_norm : bool
-        BatchNorm in the discriminator blocks (as in the official SinGAN critic).
-    """
-
-    min_size: int = 25
-    max_size: int = 64
-    scale_factor: float = 0.75
-    channels: int = 32
-    n_layers: int = 5
-    iters_per_scale: int = 200
-    d_steps: int = 1
-    g_steps: int = 1
-    lr_g: float = 2.5e-4
-    lr_d: float = 5e-4
-    gp_weight: float = 0.1
-    rec_weight: float = 10.0
-    noise_amp: float = 0.1
-    regularizer: str = "none"
-    adv_eps: float = 0.05
-    adv_step_size: float = 0.02
-    adv_steps: int = 3
-    adv_kappa: float | str = 0.022
-    adv_target: str = "input"
-    attack_on: str = "both"
-    d_batch_norm: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def validate(self) -> SinGANConfig:
-        check_int("min_size", self.min_size, minimum=8)
-        check_int("max_size", self.max_size, minimum=self.min_size)
-        check_positive("scale_factor", self.scale_factor)
-        if not self.scale_factor < 1:
-            raise ValueError(f"scale_factor must be in (0, 1), got {self.scale_factor!r}")
-        check_int("channels", self.channels, minimum=1)
-        check_int("n_layers", self.n_layers, minimum=2)
-        check_int("iters_per_scale", self.iters_per_scale, minimum=1)
-        check_int("d_steps", self.d_steps, minimum=1)
-        check_int("g_steps", self.g_steps, minimum=1)
-        for name in ("lr_g", "lr_d", "adv_eps", "adv_step_size"):
-            check_positive(name, getattr(self, name))
-        for name in ("gp_weight", "rec_weight", "noise_amp"):
-            check_positive(name, getattr(self, name), allow_zero=True)
-        check_choice("regularizer", self.regularizer, ("none", "fgm", "pgd", "adaptive"))
-        check_int("adv_steps", self.adv_steps, minimum=1)
-        if self.adv_kappa != "auto":
-            check_positive("adv_kappa", self.adv_kappa)
-        check_choice("adv_target", self.adv_target, ("input", "embedding"))
-        check_choice("attack_on", self.attack_on, ("both", "real", "fake"))
-        return self
-
-
-def _block(c_in: int, c_out: int, batch_norm: bool) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1)]
-    if batch_norm:
-        layers.append(nn.BatchNorm2d(c_out))
-    layers.append(nn.LeakyReLU(0.2))
-    return nn.Sequential(*layers)
-
-
-class ScaleGenerator(nn.Module):
-    """G_n: ``x̃ = up + ψ(z + up)`` (Eq. 6), ψ a fully convolutional net with a tanh output."""
-
-    def __init__(self, channels: int, n_layers: int) -> None:
-        super().__init__()
-        blocks = [_block(3, channels, False)] + [_block(channels, channels, False) for _ in range(n_layers - 2)]
-        self.body = nn.Sequential(*blocks)
-        self.tail = nn.Conv2d(channels, 3, 3, padding=1)
-
-    def forward(self, z: Tensor, up: Tensor) -> Tensor:
-        return up + torch.tanh(self.tail(self.body(z + up)))
-
-
-class PatchDiscriminator(nn.Module):
-    """D_n = J ∘ F: ``features`` (conv blocks) then ``head`` (last conv to a 1-channel critic map)."""
-
-    def __init__(self, channels: int, n_layers: int, batch_norm: bool = True) -> None:
-        super().__init__()
-        blocks = [_block(3, channels, batch_norm)] + [
-            _block(channels, channels, batch_norm) for _ in range(n_layers - 2)
-        ]
-        self.features = nn.Sequential(*blocks)
-        self.head = nn.Conv2d(channels, 1, 3, padding=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
-
-
-def _to_model_range(image: Any) -> Tensor:
-    """(1, 3, H, W) float32 in [-1, 1] from a uint8/float HWC array or a float (3, H, W)/(1, 3, H, W) tensor."""
-    if isinstance(image, np.ndarray):
-        arr = image
-        if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-            raise ValueError(f"image array must be H×W×3 (RGB), got shape {arr.shape}")
-        arr = arr[..., :3]
-        t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float()
-        if arr.dtype == np.uint8:
-            t = t / 255.0
-        t = t.unsqueeze(0)
-    elif isinstance(image, Tensor):
-        t = image.detach().float()
-        if t.dim() == 3:
-            t = t.unsqueeze(0)
-        if t.dim() != 4 or t.shape[0] != 1 or t.shape[1] != 3:
-            raise ValueError(f"image tensor must be (3, H, W) or (1, 3, H, W) in [0, 1], "
-                             f"got shape {tuple(image.shape)}")
-    else:
-        raise TypeError(f"image must be a numpy H×W×3 array or a torch tensor (3, H, W), got {type(image).__name__}")
-    if float(t.min()) < -1e-6 or float(t.max()) > 1 + 1e-6:
-        raise ValueError(f"image values must lie in [0, 1] (uint8 arrays are scaled), got range "
-                         f"[{float(t.min()):.3g}, {float(t.max()):.3g}]")
-    return t.clamp(0, 1) * 2 - 1
-
-
-def pyramid_shapes(height: int, width: int, min_size: int, max_size: int, scale_factor: float) -> list[tuple[int, int]]:
-    """Scale shapes from coarsest to finest: finest longer side = max_size (never upscaled), coarsest shorter
-    side = min_size, with a constant ratio close to ``scale_factor`` between neighbours."""
-    top = min(1.0, max_size / max(height, width))
-    fh, fw = max(1, round(height * top)), max(1, round(width * top))
-    short = min(fh, fw)
-    if short < min_size:
-        raise ValueError(f"the image is too small: its shorter side at the finest scale is {short} px, below "
-                         f"min_size={min_size}")
-    n_steps = max(1, round(math.log(min_size / short) / math.log(scale_factor))) if short > min_size else 0
-    if n_steps == 0:
-        return [(fh, fw)]
-    ratio = (min_size / short) ** (1.0 / n_steps)
-    shapes = []
-    for k in range(n_steps, -1, -1):
-        s = ratio**k
-        shapes.append((max(1, round(fh * s)), max(1, round(fw * s))))
-    return shapes
-
-
-def _resize(x: Tensor, shape: tuple[int, int]) -> Tensor:
-    if tuple(x.shape[-2:]) == tuple(shape):
-        return x
-    return F.interpolate(x, size=shape, mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
+from hrr.gan._singan_config import SinGANConfig
+from hrr.gan._singan_nets import PatchDiscriminator, ScaleGenerator, _resize, _to_model_range, pyramid_shapes
 
 
 class SinGAN:
@@ -308,7 +128,7 @@ class SinGAN:
         self.noise_amps, self.z_rec, self.history = [], [], []
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
         total = len(self.shapes) * cfg.iters_per_scale
-        bar = tqdm(total=total, disable=not progress, desc="SinGAN", leave=False)
+        bar = progress_bar(total, "SinGAN", progress)  # one bar over the scales' loops
         prev_d: PatchDiscriminator | None = None
         try:
             for n, shape in enumerate(self.shapes):
@@ -345,36 +165,11 @@ class SinGAN:
                 x = _resize(x, self.shapes[k + 1])
         return x
 
-    def _make_attack(self, d: PatchDiscriminator, numel: int) -> Any:
-        cfg = self.config
-        eps = cfg.adv_eps * math.sqrt(numel)
-        step = cfg.adv_step_size * math.sqrt(numel)
-        module = d.head if cfg.adv_target == "embedding" else d
-        if cfg.regularizer == "fgm":
-            return FGM(eps, module=d)
-        if cfg.regularizer == "pgd":
-            return PGD(eps, step, cfg.adv_steps, module=d)
-        if cfg.regularizer == "adaptive":
-            kappa = cfg.adv_kappa if cfg.adv_kappa == "auto" else float(cfg.adv_kappa) * math.sqrt(numel)
-            return AdaptiveAdversarial(module, eps=eps, step_size=step, steps=cfg.adv_steps,
-                                       kappa=kappa)  # type: ignore[arg-type]
-        return None
-
-    def _critic(self, d: PatchDiscriminator, x: Tensor, sign: float, attack: Any, attacked: bool) -> Tensor:
-        """sign · mean D(x), with x (or D's embedding of x) adversarially perturbed to increase it if asked."""
-        if attack is None or not attacked:
-            return sign * d(x).mean()
-        if self.config.adv_target == "input":
-            x_adv = attack(x, lambda t: sign * d(t).mean())
-            return sign * d(x_adv).mean()
-        h = d.features(x)
-        h_adv = attack(h.detach(), lambda t: sign * d.head(t).mean())
-        return sign * d.head(h + (h_adv - h.detach())).mean()
-
     def _train_scale(
         self, n: int, shape: tuple[int, int], g: ScaleGenerator, d: PatchDiscriminator, gen: torch.Generator,
         bar: Any,
     ) -> None:
+        """Scale ``n``: its fixed noise and noise amplitude, then one skeleton run of ``iters_per_scale`` steps."""
         cfg = self.config
         real = self.reals[n]
         if n == 0:
@@ -386,59 +181,25 @@ class SinGAN:
             amp = cfg.noise_amp * float(torch.sqrt(F.mse_loss(rec_prev, real)))
         self.z_rec.append(z_rec)
         self.noise_amps.append(amp)
-        rec_in = self._coarse_input(n, 1, None, rec=True)
-        opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
-        opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
-        milestone = [max(1, int(0.8 * cfg.iters_per_scale))]
-        sched_d = torch.optim.lr_scheduler.MultiStepLR(opt_d, milestone, gamma=0.1)
-        sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestone, gamma=0.1)
         numel = real[0].numel() if cfg.adv_target == "input" else cfg.channels * shape[0] * shape[1]
-        attack = self._make_attack(d, numel)
-        on_real = cfg.attack_on in ("both", "real")
-        on_fake = cfg.attack_on in ("both", "fake")
-        choices = {"pgd": 0, "fgm": 0}
-        sigmas: list[float] = []
-        loss_d = loss_g = torch.zeros(())
-        for _ in range(cfg.iters_per_scale):
-            prev = self._coarse_input(n, 1, gen, rec=False)
-            for _ in range(cfg.d_steps):
-                z = self._randn((1, 3, *shape), gen) * amp
-                with torch.no_grad():
-                    fake = g(z, prev)
-                opt_d.zero_grad(set_to_none=True)
-                loss_d = self._critic(d, real, -1.0, attack, on_real)
-                if isinstance(attack, AdaptiveAdversarial) and on_real:
-                    choices[attack.last_method or "fgm"] += 1
-                    sigmas.append(float(attack.last_sigma or 0.0))
-                loss_d = loss_d + self._critic(d, fake, 1.0, attack, on_fake)
-                if isinstance(attack, AdaptiveAdversarial) and on_fake:
-                    choices[attack.last_method or "fgm"] += 1
-                    sigmas.append(float(attack.last_sigma or 0.0))
-                if cfg.gp_weight > 0:
-                    loss_d = loss_d + cfg.gp_weight * gradient_penalty(d, real, fake, generator=gen)
-                loss_d.backward()
-                opt_d.step()
-            for _ in range(cfg.g_steps):
-                z = self._randn((1, 3, *shape), gen) * amp
-                opt_g.zero_grad(set_to_none=True)
-                d.requires_grad_(False)
-                adv = -d(g(z, prev)).mean()
-                d.requires_grad_(True)
-                rec = F.mse_loss(g(z_rec, rec_in), real)
-                loss_g = adv + cfg.rec_weight * rec
-                loss_g.backward()
-                opt_g.step()
-            sched_d.step()
-            sched_g.step()
-            bar.update(1)
-        entry: dict[str, Any] = {"scale": n, "shape": shape, "loss_d": float(loss_d.detach()),
-                                 "loss_g": float(loss_g.detach()),
-                                 "noise_amp": amp}
-        if isinstance(attack, AdaptiveAdversarial):
-            entry.update(pgd_calls=choices["pgd"], fgm_calls=choices["fgm"],
-                         mean_w_sigma=float(np.mean(sigmas)) if sigmas else float("nan"),
-                         threshold=attack.last_threshold)
-        self.history.append(entry)
+        step = _ScaleStep(self, n, g, d, gen, numel)
+        milestone = [max(1, int(0.8 * cfg.iters_per_scale))]
+        schedulers = [torch.optim.lr_scheduler.MultiStepLR(opt, milestone, gamma=0.1)
+                      for opt in (step.opt_d, step.opt_g)]
+
+        def entry(stats: EpochStats) -> dict[str, Any]:
+            row: dict[str, Any] = {"scale": n, "shape": shape, "loss_d": float(stats.values["loss_d"].detach()),
+                                   "loss_g": float(stats.values["loss_g"].detach()), "noise_amp": amp}
+            if isinstance(step.attack, AdaptiveAdversarial):
+                row.update(pgd_calls=step.choices["pgd"], fgm_calls=step.choices["fgm"],
+                           mean_w_sigma=float(np.mean(step.sigmas)) if step.sigmas else float("nan"),
+                           threshold=step.attack.last_threshold)
+            return row
+
+        # The schedule is per iteration (the 80 % milestone), so the schedulers step after every batch.
+        self.history += TrainingLoop(step=step, batches=lambda _epoch: range(cfg.iters_per_scale), epochs=1,
+                                     end_epoch=entry, metrics={"loss_d": "last", "loss_g": "last"},
+                                     schedulers=schedulers, schedule="batch", bar=bar).run()
 
     # ------------------------------------------------------------------ sampling
     def _check_trained(self) -> None:
@@ -537,3 +298,82 @@ class SinGAN:
             model.z_rec.append(tensors[f"z_rec{k}"].to(model.device))
             model.reals.append(tensors[f"real{k}"].to(model.device))
         return model
+
+
+class _ScaleStep:
+    """One iteration of a scale (Eqs. 7-8): ``d_steps`` critic updates (WGAN-GP, optionally attacked), then
+    ``g_steps`` generator updates (adversarial + reconstruction), all noise from the run's private generator."""
+
+    def __init__(self, model: SinGAN, n: int, g: ScaleGenerator, d: PatchDiscriminator, gen: torch.Generator,
+                 numel: int) -> None:
+        cfg = model.config
+        self.model, self.n, self.g, self.d, self.gen = model, n, g, d, gen
+        self.rec_in = model._coarse_input(n, 1, None, rec=True)
+        self.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
+        self.opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
+        self.attack = self._make_attack(numel)  # None, FGM, PGD or the adaptive rule, sized for this scale
+        self.on_real = cfg.attack_on in ("both", "real")
+        self.on_fake = cfg.attack_on in ("both", "fake")
+        self.choices = {"pgd": 0, "fgm": 0}  # the adaptive rule's picks and W_sigma values, for the history
+        self.sigmas: list[float] = []
+
+    def __call__(self, _iteration: int) -> StepOutput:
+        cfg, model = self.model.config, self.model
+        shape, real, amp = model.shapes[self.n], model.reals[self.n], model.noise_amps[self.n]
+        prev = model._coarse_input(self.n, 1, self.gen, rec=False)
+        for _ in range(cfg.d_steps):
+            z = model._randn((1, 3, *shape), self.gen) * amp
+            with torch.no_grad():
+                fake = self.g(z, prev)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d = self._critic(real, -1.0, self.on_real)
+            self._record(self.on_real)
+            loss_d = loss_d + self._critic(fake, 1.0, self.on_fake)
+            self._record(self.on_fake)
+            if cfg.gp_weight > 0:
+                loss_d = loss_d + cfg.gp_weight * gradient_penalty(self.d, real, fake, generator=self.gen)
+            loss_d.backward()
+            self.opt_d.step()
+        for _ in range(cfg.g_steps):
+            z = model._randn((1, 3, *shape), self.gen) * amp
+            self.opt_g.zero_grad(set_to_none=True)
+            self.d.requires_grad_(False)
+            adv = -self.d(self.g(z, prev)).mean()
+            self.d.requires_grad_(True)
+            rec = F.mse_loss(self.g(model.z_rec[self.n], self.rec_in), real)
+            loss_g = adv + cfg.rec_weight * rec
+            loss_g.backward()
+            self.opt_g.step()
+        return StepOutput({"loss_d": loss_d, "loss_g": loss_g})
+
+    def _make_attack(self, numel: int) -> Any:
+        cfg, d = self.model.config, self.d
+        eps = cfg.adv_eps * math.sqrt(numel)
+        step = cfg.adv_step_size * math.sqrt(numel)
+        module = d.head if cfg.adv_target == "embedding" else d
+        if cfg.regularizer == "fgm":
+            return FGM(eps, module=d)
+        if cfg.regularizer == "pgd":
+            return PGD(eps, step, cfg.adv_steps, module=d)
+        if cfg.regularizer == "adaptive":
+            kappa = cfg.adv_kappa if cfg.adv_kappa == "auto" else float(cfg.adv_kappa) * math.sqrt(numel)
+            return AdaptiveAdversarial(module, eps=eps, step_size=step, steps=cfg.adv_steps,
+                                       kappa=kappa)  # type: ignore[arg-type]
+        return None
+
+    def _critic(self, x: Tensor, sign: float, attacked: bool) -> Tensor:
+        """sign · mean D(x), with x (or D's embedding of x) adversarially perturbed to increase it if asked."""
+        d, attack = self.d, self.attack
+        if attack is None or not attacked:
+            return sign * d(x).mean()
+        if self.model.config.adv_target == "input":
+            x_adv = attack(x, lambda t: sign * d(t).mean())
+            return sign * d(x_adv).mean()
+        h = d.features(x)
+        h_adv = attack(h.detach(), lambda t: sign * d.head(t).mean())
+        return sign * d.head(h + (h_adv - h.detach())).mean()
+
+    def _record(self, attacked: bool) -> None:
+        if isinstance(self.attack, AdaptiveAdversarial) and attacked:
+            self.choices[self.attack.last_method or "fgm"] += 1
+            self.sigmas.append(float(self.attack.last_sigma or 0.0))

@@ -13,12 +13,15 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import getproxies, proxy_bypass
 
+DEFAULT_MODEL_ID = "stabilityai/stable-diffusion-xl-refiner-1.0"
+"""The paper's regenerator (HRR Sec. IV-B): the SD-XL refiner 1.0, run as img2img with an empty prompt."""
+
 PROBE_TIMEOUT_S = 2.0
 """Longest wait, in seconds, for the hub (or the proxy) to accept a TCP connection."""
 
 _TRUE = {"1", "ON", "YES", "TRUE"}  # huggingface_hub's reading of boolean environment variables
 
-__all__ = ["PROBE_TIMEOUT_S", "ModelUnavailableError", "ensure_model_available"]
+__all__ = ["DEFAULT_MODEL_ID", "PROBE_TIMEOUT_S", "ModelUnavailableError", "ensure_model_available"]
 
 
 class ModelUnavailableError(OSError):

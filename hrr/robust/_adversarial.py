@@ -14,17 +14,17 @@ on CIFAR-10: ε must be chosen for the image size (an ℓ2 radius grows with √
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from hrr._grad import autograd_tensor, check_autograd_module, enables_grad, replace_inference_tensors
-from hrr._precision import autocast
+from hrr._precision import autocast, grad_scaler
 from hrr._state import preserved_state, unwrap
+from hrr._training import EpochStats, StepOutput, TrainingLoop, repeat_batches
 from hrr._validate import check_choice, check_clamp, check_generator, check_int, check_positive
 from hrr.gan import pgd
 from hrr.robust._data import Data, as_batches, check_images, check_labels, split_batch
@@ -267,48 +267,49 @@ def train_robust(
     replace_inference_tensors(model)  # a model built under inference_mode becomes trainable (optimizer made here)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=lr_gamma)
-    scaler = None
-    if accelerator is not None:
-        if not isinstance(batches, torch.utils.data.DataLoader):
-            tensors = getattr(batches, "tensors", None)
-            if tensors is None:
-                raise TypeError("with an accelerator, data must be (images, labels) tensors or a DataLoader")
-            batches = torch.utils.data.DataLoader(
-                torch.utils.data.TensorDataset(*tensors), batch_size=batch_size, shuffle=True,
-                generator=torch.Generator().manual_seed(seed))
-        model, optimizer, batches = accelerator.prepare(model, optimizer, batches)
-        device = accelerator.device
-    else:
-        device = _model_device(model)
-        if amp_dtype == torch.float16 and device.type == "cuda":
-            scaler = torch.amp.GradScaler("cuda")
+    model, optimizer, batches, device = _placed(model, optimizer, batches, batch_size, seed, accelerator)
+    scaler = None if accelerator is not None else grad_scaler(device, amp_dtype)  # accelerate scales on its own
     trainer = AdversarialTraining(model, optimizer, eps=eps, steps=steps, step_size=step_size, norm=norm,
                                   random_start=random_start, clamp=clamp, amp_dtype=amp_dtype, scaler=scaler,
                                   accelerator=accelerator)
     generator = torch.Generator(device=device).manual_seed(seed) if random_start else None
-    history: list[dict[str, float]] = []
     model.train()
+
+    def step(batch: Any) -> StepOutput:  # the trainer attacks and updates: the loop only reduces its metrics
+        images, labels = split_batch("data", batch, labelled=True)
+        assert labels is not None
+        images, labels = images.to(device), labels.to(device)
+        out = trainer.step(images, labels, generator=generator)
+        return StepOutput(asdict(out), size=images.shape[0])
+
+    def end_epoch(stats: EpochStats) -> dict[str, float]:
+        return {"epoch": float(stats.epoch + 1), "lr": float(optimizer.param_groups[0]["lr"]),
+                "loss": stats.mean("loss"), "accuracy": stats.mean("accuracy"),
+                "max_perturbation": stats.values["max_perturbation"]}
+
     quiet = not progress or (accelerator is not None and not accelerator.is_local_main_process)
-    for epoch in range(epochs):
-        total = correct = 0.0
-        count, worst = 0, 0.0
-        current_lr = float(optimizer.param_groups[0]["lr"])
-        for batch in tqdm(batches, desc=f"AR training {epoch + 1}/{epochs}", disable=quiet, leave=False):
-            images, labels = split_batch("data", batch, labelled=True)
-            assert labels is not None
-            images, labels = images.to(device), labels.to(device)
-            out = trainer.step(images, labels, generator=generator)
-            b = images.shape[0]
-            total += out.loss * b
-            correct += out.accuracy * b
-            count += b
-            worst = max(worst, out.max_perturbation)
-        scheduler.step()
-        if count == 0:
-            raise ValueError("data yielded no batches")
-        history.append({"epoch": float(epoch + 1), "lr": current_lr, "loss": total / count,
-                        "accuracy": correct / count, "max_perturbation": worst})
-    return history
+    return TrainingLoop(step=step, batches=repeat_batches(batches), epochs=epochs, end_epoch=end_epoch,
+                        metrics={"loss": "mean", "accuracy": "mean", "max_perturbation": "max"},
+                        schedulers=(scheduler,), desc="AR training", progress=not quiet, require_data=True).run()
+
+
+def _placed(model: nn.Module, optimizer: Any, batches: Any, batch_size: int, seed: int,
+            accelerator: Any) -> tuple[nn.Module, Any, Any, torch.device]:
+    """Model, optimizer and batches where they train: ``accelerator.prepare``-d (DDP, mixed precision), or as is.
+
+    Returns them with the device the batches go to.
+    """
+    if accelerator is None:
+        return model, optimizer, batches, _model_device(model)
+    if not isinstance(batches, torch.utils.data.DataLoader):
+        tensors = getattr(batches, "tensors", None)
+        if tensors is None:
+            raise TypeError("with an accelerator, data must be (images, labels) tensors or a DataLoader")
+        batches = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(*tensors), batch_size=batch_size, shuffle=True,
+            generator=torch.Generator().manual_seed(seed))
+    model, optimizer, batches = accelerator.prepare(model, optimizer, batches)
+    return model, optimizer, batches, accelerator.device
 
 
 def robust_accuracy(

@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
-from tqdm.auto import tqdm
 
 from hrr._grad import autograd_tensor, check_autograd_module, enables_grad, replace_inference_tensors
 from hrr._state import preserved_state
+from hrr._training import EpochStats, StepOutput, TrainingLoop, repeat_batches
 from hrr._validate import check_int, check_positive
 from hrr.robust._data import Data, as_batches, split_batch
 from hrr.robust._encoder import feature_shape
@@ -192,6 +192,9 @@ def inversion_losses(
     return pixel, feature
 
 
+_INVERSION_METRICS = ("pixel", "feature", "adversarial", "disc", "total")  # per-epoch means, in history order
+
+
 @enables_grad  # a training run: also under torch.no_grad() / torch.inference_mode()
 def train_inverter(
     encoder: nn.Module,
@@ -268,57 +271,63 @@ def train_inverter(
     for module in (inverter, discriminator):  # trained here, optimizers made here: made trainable if needed
         if module is not None:
             replace_inference_tensors(module)
-    device = next(inverter.parameters()).device
-    g_opt = torch.optim.Adam(inverter.parameters(), lr=lr, betas=betas)
-    g_sched = torch.optim.lr_scheduler.StepLR(g_opt, step_size=lr_step, gamma=lr_gamma)
-    d_opt = d_sched = None
+    step = _InversionStep(encoder, inverter, discriminator, weights, lr, discriminator_lr, betas)
+    schedulers = [torch.optim.lr_scheduler.StepLR(opt, step_size=lr_step, gamma=lr_gamma) for opt in step.optimizers]
     if discriminator is not None:
-        d_opt = torch.optim.Adam(discriminator.parameters(), lr=discriminator_lr, betas=betas)
-        d_sched = torch.optim.lr_scheduler.StepLR(d_opt, step_size=lr_step, gamma=lr_gamma)
         discriminator.train()
-    history: list[dict[str, float]] = []
     inverter.train()
+
+    def end_epoch(stats: EpochStats) -> dict[str, float]:
+        return {"epoch": float(stats.epoch + 1), "lr": float(step.optimizers[0].param_groups[0]["lr"]),
+                **{k: stats.mean(k) for k in _INVERSION_METRICS}}
+
     with preserved_state(encoder):
         encoder.eval()
         encoder.requires_grad_(False)
-        for epoch in range(epochs):
-            sums = dict.fromkeys(("pixel", "feature", "adversarial", "disc", "total"), 0.0)
-            count = 0
-            current_lr = float(g_opt.param_groups[0]["lr"])
-            for batch in tqdm(batches, desc=f"inverter {epoch + 1}/{epochs}", disable=not progress, leave=False):
-                images, _ = split_batch("data", batch, labelled=False)
-                images = autograd_tensor(images.to(device))  # the discriminator saves it for backward
-                with torch.no_grad():
-                    target = encoder(images)
-                recon = inverter(target)
-                pixel, feature = inversion_losses(encoder, images, target, recon)
-                loss = weights["pixel_weight"] * pixel.mean() + weights["feature_weight"] * feature.mean()
-                adv = disc = torch.zeros((), device=device)
-                if discriminator is not None and d_opt is not None:
-                    adv = F.binary_cross_entropy_with_logits(
-                        discriminator(recon, target), torch.ones(images.shape[0], device=device))
-                    loss = loss + weights["adversarial_weight"] * adv
-                g_opt.zero_grad(set_to_none=True)
-                loss.backward()
-                g_opt.step()
-                if discriminator is not None and d_opt is not None:
-                    real = discriminator(images, target)
-                    fake = discriminator(recon.detach(), target)
-                    disc = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + \
-                        F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
-                    d_opt.zero_grad(set_to_none=True)
-                    (weights["discriminator_weight"] * disc).backward()
-                    d_opt.step()
-                b = images.shape[0]
-                for key, value in (("pixel", pixel.mean()), ("feature", feature.mean()), ("adversarial", adv),
-                                   ("disc", disc), ("total", loss)):
-                    sums[key] += float(value.detach()) * b
-                count += b
-            if count == 0:
-                raise ValueError("data yielded no batches")
-            g_sched.step()
-            if d_sched is not None:
-                d_sched.step()
-            history.append({"epoch": float(epoch + 1), "lr": current_lr, **{k: v / count for k, v in sums.items()}})
+        history = TrainingLoop(step=step, batches=repeat_batches(batches), epochs=epochs, end_epoch=end_epoch,
+                               metrics=dict.fromkeys(_INVERSION_METRICS, "mean"), schedulers=schedulers,
+                               desc="inverter", progress=progress, require_data=True).run()
     inverter.eval()
     return history
+
+
+class _InversionStep:
+    """One batch of :func:`train_inverter`: a G step on the weighted losses, then (with a discriminator) a D step."""
+
+    def __init__(self, encoder: nn.Module, inverter: nn.Module, discriminator: nn.Module | None,
+                 weights: dict[str, float], lr: float, discriminator_lr: float, betas: tuple[float, float]) -> None:
+        self.encoder, self.inverter, self.discriminator, self.weights = encoder, inverter, discriminator, weights
+        self.device = next(inverter.parameters()).device
+        self.optimizers = [torch.optim.Adam(inverter.parameters(), lr=lr, betas=betas)]
+        if discriminator is not None:
+            self.optimizers.append(torch.optim.Adam(discriminator.parameters(), lr=discriminator_lr, betas=betas))
+
+    def __call__(self, batch: Any) -> StepOutput:
+        images, _ = split_batch("data", batch, labelled=False)
+        images = autograd_tensor(images.to(self.device))  # the discriminator saves it for backward
+        with torch.no_grad():
+            target = self.encoder(images)
+        recon = self.inverter(target)
+        pixel, feature = inversion_losses(self.encoder, images, target, recon)
+        loss = self.weights["pixel_weight"] * pixel.mean() + self.weights["feature_weight"] * feature.mean()
+        adv = disc = torch.zeros((), device=self.device)
+        if self.discriminator is not None:
+            adv = F.binary_cross_entropy_with_logits(
+                self.discriminator(recon, target), torch.ones(images.shape[0], device=self.device))
+            loss = loss + self.weights["adversarial_weight"] * adv
+        g_opt = self.optimizers[0]
+        g_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        g_opt.step()
+        if self.discriminator is not None:
+            real = self.discriminator(images, target)
+            fake = self.discriminator(recon.detach(), target)
+            disc = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + \
+                F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+            d_opt = self.optimizers[1]
+            d_opt.zero_grad(set_to_none=True)
+            (self.weights["discriminator_weight"] * disc).backward()
+            d_opt.step()
+        values = (pixel.mean(), feature.mean(), adv, disc, loss)
+        return StepOutput({k: float(v.detach()) for k, v in zip(_INVERSION_METRICS, values, strict=True)},
+                          size=images.shape[0])
