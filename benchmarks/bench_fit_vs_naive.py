@@ -1,12 +1,20 @@
-"""Full ``CorrentropySAM`` fit vs a naive implementation of the paper's Algorithm 1 (Appendix A, Eqs. 13-22).
+"""Full ``CorrentropySAM`` fits (both solvers) vs a naive implementation of the paper's Algorithm 1 (Appendix A,
+Eqs. 13-22).
 
-Both sides minimise the same objective, Eq. (9) with the group penalty and an unpenalised intercept,
+All sides minimise the same objective, Eq. (9) with the group penalty and an unpenalised intercept,
 
     R(alpha, b0) = (1/n) sum_i l_sigma(y_i, b0 + Phi_i alpha) + lam * sum_j ||alpha_j||_2,
 
-on the same design Phi (``model.basis_expansion(X)`` of the fitted model, i.e. the library's own basis), from
-the same start (alpha = 0, b0 = 0), with the same lam, sigma, eta = 0.1, epsilon of Eq. (22) (= admm_tol),
-Maxiter (= max_iter / max_admm_iter) and outer stopping rule (relative objective decrease <= tol).
+on the same design Phi (``model.basis_expansion(X)`` of the fitted model, i.e. the library's own basis). Every
+library fit is one fit: ``calibration_cv=None`` (the default, 5, adds 5 cross-fitted fits for predict_proba).
+Each library solver gets its stopping settings explicitly (none is left at None):
+* ``solver="hq-admm"`` (Algorithm 1 engineered): the naive solver's settings exactly -- the same start
+  (alpha = 0, b0 = 0), lam, sigma, eta = 0.1, epsilon of Eq. (22) (= admm_tol), Maxiter (= max_iter /
+  max_admm_iter) and outer stopping rule (relative objective decrease <= tol);
+* ``solver="mm"`` (the library default: majorise-minimise with a fixed curvature bound): its own rule, stop when
+  the KKT violation of Eq. (9) is <= --mm-tol (1e-6), with --mm-max-iter, --mm-eta and --mm-admm-tol (the
+  library's defaults for "mm", written out). It starts at alpha = 0 with the optimal intercept.
+Both final objectives are re-scored by one shared function, next to the naive one.
 
 The naive solver reads the appendix literally:
 * HQ step: w_i = exp(-r_i^2 / sigma^2) (Eq. 13, w = -b), then weighted centring of Phi and y (this profiles
@@ -27,7 +35,10 @@ Running the literal solver to convergence at n=10k, p=200 takes hours, so by def
 When that estimate is below --naive-budget seconds (e.g. with --quick) the literal solver is also run to
 completion and its measured time is reported next to the estimate.
 
-Run: python benchmarks/bench_fit_vs_naive.py [--quick] [--n 10000 --p 200 --n-basis 5]
+The "naive per-iteration cost x our iteration counts" row exists for "hq-admm" only (its steps are HQ steps;
+an "mm" step forms no weighted Gram, so the product would not mean the same thing).
+
+Run: python benchmarks/bench_fit_vs_naive.py [--quick] [--n 10000 --p 200 --n-basis 5] [--solvers mm hq-admm]
 """
 
 from __future__ import annotations
@@ -233,8 +244,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--flip", type=float, default=0.2, help="fraction of flipped training labels")
     parser.add_argument("--max-iter", type=int, default=100, help="HQ Maxiter (both sides)")
     parser.add_argument("--max-admm-iter", type=int, default=1000, help="ADMM Maxiter (both sides)")
-    parser.add_argument("--tol", type=float, default=1e-5, help="outer relative-decrease tolerance (both sides)")
-    parser.add_argument("--admm-tol", type=float, default=1e-6, help="epsilon of Eq. (22) (both sides)")
+    parser.add_argument("--tol", type=float, default=1e-5, help="outer relative-decrease tolerance (naive and hq-admm)")
+    parser.add_argument("--admm-tol", type=float, default=1e-6, help="epsilon of Eq. (22) (naive and hq-admm)")
+    parser.add_argument(
+        "--solvers",
+        nargs="+",
+        choices=("mm", "hq-admm"),
+        default=["mm", "hq-admm"],
+        help="library solvers timed against the literal baseline",
+    )
+    parser.add_argument("--mm-tol", type=float, default=1e-6, help="solver='mm': KKT-violation tolerance")
+    parser.add_argument("--mm-max-iter", type=int, default=1000, help="solver='mm': outer steps at most")
+    parser.add_argument("--mm-eta", type=float, default=1.0, help="solver='mm': initial ADMM penalty")
+    parser.add_argument("--mm-admm-tol", type=float, default=1e-9, help="solver='mm': floor of the inner tolerance")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of the library fit (median)")
     parser.add_argument("--sample-iters", type=int, default=5, help="literal naive ADMM iterations timed")
     parser.add_argument(
@@ -272,34 +294,59 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def run_lambda(args: argparse.Namespace, lam: float, X: np.ndarray, y: np.ndarray) -> dict:
-    """All measurements at one lambda; prints its tables and returns the summary row."""
-    args = argparse.Namespace(**{**vars(args), "lam": lam})
-    y_pm = 2.0 * y - 1.0
-    params = dict(
+def solver_params(args: argparse.Namespace, solver: str) -> dict:
+    """The estimator's parameters for ``solver``, with every stopping setting written out (none left at None)."""
+    common = dict(
+        solver=solver,
         n_basis=args.n_basis,
         lam=args.lam,
         sigma=args.sigma,
-        eta=0.1,
-        max_iter=args.max_iter,
-        tol=args.tol,
         max_admm_iter=args.max_admm_iter,
-        admm_tol=args.admm_tol,
+        calibration_cv=None,  # one fit (the default adds 5 cross-fitted fits for predict_proba)
         device="cpu",
         dtype="float64",
     )
+    if solver == "hq-admm":  # Algorithm 1's settings, the same as the naive solver's
+        return dict(common, eta=0.1, max_iter=args.max_iter, tol=args.tol, admm_tol=args.admm_tol)
+    return dict(common, eta=args.mm_eta, max_iter=args.mm_max_iter, tol=args.mm_tol, admm_tol=args.mm_admm_tol)
 
-    # --- ours: the whole estimator fit (input validation, basis fit, design, HQ + ADMM, proba scale)
-    timing, model = measure(lambda: CorrentropySAM(**params).fit(X, y), args.repeats, warmup=1)
-    phi = model.basis_expansion(X)  # the same design the library fitted on
-    obj_ours = closs_objective(phi @ model.coef_.ravel() + model.intercept_, y_pm, model.coef_, args.lam, args.sigma)
+
+def stopping_text(params: dict) -> str:
+    rule = "relative objective decrease" if params["solver"] == "hq-admm" else "KKT violation"
+    return (
+        f"{rule} <= {params['tol']:g}, max_iter={params['max_iter']}, eta={params['eta']:g}, "
+        f"admm_tol={params['admm_tol']:g}, max_admm_iter={params['max_admm_iter']}"
+    )
+
+
+def run_lambda(args: argparse.Namespace, lam: float, X: np.ndarray, y: np.ndarray) -> list[dict]:
+    """All measurements at one lambda; prints its tables and returns one summary row per library solver."""
+    args = argparse.Namespace(**{**vars(args), "lam": lam})
+    y_pm = 2.0 * y - 1.0
+
+    def rescore(model: CorrentropySAM) -> float:
+        return closs_objective(phi @ model.coef_.ravel() + model.intercept_, y_pm, model.coef_, args.lam, args.sigma)
+
+    # --- ours: the whole estimator fit (input validation, basis fit, design, solver, in-sample proba map)
+    ours = {}
+    for solver in args.solvers:
+        params = solver_params(args, solver)
+        timing, model = measure(lambda: CorrentropySAM(**params).fit(X, y), args.repeats, warmup=1)
+        ours[solver] = dict(params=params, timing=timing, model=model)
+    phi = next(iter(ours.values()))["model"].basis_expansion(X)  # the same design the library fitted on
     variants = []  # informational rows: the library with one option changed
     if args.chunk_size:
-        variants.append((f"ours, chunk_size={args.chunk_size} (info)", dict(chunk_size=args.chunk_size)))
+        variants.append((f"chunk_size={args.chunk_size}", dict(chunk_size=args.chunk_size)))
     if args.plain_admm_row:
-        variants.append(("ours, accelerate=False (info)", dict(accelerate=False)))
+        variants.append(("accelerate=False", dict(accelerate=False)))
     variant_results = [
-        (label, *measure(lambda kw=kw: CorrentropySAM(**params, **kw).fit(X, y), args.repeats))
+        (
+            f"ours {solver!r}, {label} (info)",
+            *measure(
+                lambda kw=kw, solver=solver: CorrentropySAM(**ours[solver]["params"], **kw).fit(X, y), args.repeats
+            ),
+        )
+        for solver in args.solvers
         for label, kw in variants
     ]
 
@@ -326,7 +373,12 @@ def run_lambda(args: argparse.Namespace, lam: float, X: np.ndarray, y: np.ndarra
     t_iter = float(np.median(sample.iter_times))
     overhead = float(np.sum(replay.hq_overhead_s))
     est_literal = overhead + replay.n_admm * t_iter
-    est_at_our_counts = float(np.mean(replay.hq_overhead_s)) * model.n_iter_ + model.n_admm_iter_ * t_iter
+    hq_model = ours["hq-admm"]["model"] if "hq-admm" in ours else None
+    est_at_our_counts = (
+        float(np.mean(replay.hq_overhead_s)) * hq_model.n_iter_ + hq_model.n_admm_iter_ * t_iter
+        if hq_model is not None
+        else float("nan")
+    )
     naive_decision = phi @ replay.alpha + replay.intercept
     obj_naive = closs_objective(naive_decision, y_pm, replay.alpha.reshape(args.p, args.n_basis), args.lam, args.sigma)
 
@@ -334,18 +386,20 @@ def run_lambda(args: argparse.Namespace, lam: float, X: np.ndarray, y: np.ndarra
     if args.naive_full == "always" or (args.naive_full == "auto" and est_literal <= args.naive_budget):
         full = naive_algorithm1(phi, y_pm, literal=True, **naive_kw)
 
-    ours_t = timing.median
     emit(f"### lam = {lam}: what is compared\n")
-    emit(
-        f"- ours: `CorrentropySAM(lam={args.lam}, sigma={args.sigma}).fit(X, y)` end to end (validation, spline "
-        "basis fit, design cache, HQ + ADMM with cached Cholesky, warm starts, over-relaxation, adaptive eta), "
-        f"median of {args.repeats} after 1 warm-up."
-    )
+    for solver, o in ours.items():
+        emit(
+            f"- ours {solver!r}: `CorrentropySAM(solver={solver!r}, lam={args.lam}, sigma={args.sigma}, "
+            f"calibration_cv=None).fit(X, y)` end to end (validation, spline basis fit, design cache, solver, "
+            f"in-sample probability map), stopping: {stopping_text(o['params'])}; median of {args.repeats} after "
+            "1 warm-up."
+        )
     emit(
         "- naive: Algorithm 1 as printed (fixed eta=0.1, ADMM cold-started at theta=mu=0 in every HQ step, "
         "A = (2/n) Phi_c^T diag(w) Phi_c + eta I re-formed and inverted with "
-        f"`{backend.name}` inv at every ADMM iteration), on Phi = model.basis_expansion(X); building Phi is NOT "
-        "counted for the naive solver."
+        f"`{backend.name}` inv at every ADMM iteration), relative objective decrease <= {args.tol:g}, "
+        f"epsilon={args.admm_tol:g}, on Phi = model.basis_expansion(X); building Phi is NOT counted for the naive "
+        "solver."
     )
     emit(
         f"- literal naive iteration time: median of the first {args.sample_iters} literal iterations; "
@@ -353,46 +407,50 @@ def run_lambda(args: argparse.Namespace, lam: float, X: np.ndarray, y: np.ndarra
     )
     emit("- 'extrapolated' = HQ-step work (measured) + replay's ADMM iteration count x literal iteration time.\n")
 
-    rows = [
-        [
-            "ours (CorrentropySAM.fit)",
-            fmt_seconds(ours_t),
-            "1.00x (baseline)",
-            model.n_iter_,
-            model.n_admm_iter_,
-            fmt_float(obj_ours),
-            fmt_float(model.objective_path_[-1]),
-            int(np.any(model.coef_ != 0, axis=1).sum()),
-        ],
-    ]
+    def groups(coef: np.ndarray) -> int:
+        return int(np.any(coef.reshape(args.p, args.n_basis) != 0, axis=1).sum())
+
+    def speedup(seconds: float) -> str:
+        return fmt_ratio(est_literal / seconds)
+
+    rows = []
+    for solver, o in ours.items():
+        model = o["model"]
+        rows.append(
+            [
+                f"ours, solver={solver!r} (CorrentropySAM.fit)",
+                fmt_seconds(o["timing"].median),
+                speedup(o["timing"].median),
+                model.n_iter_,
+                model.n_admm_iter_,
+                fmt_float(rescore(model)),
+                fmt_float(model.objective_path_[-1]),
+                groups(model.coef_),
+            ]
+        )
     for label, v_timing, v_model in variant_results:
         rows.append(
             [
                 label,
                 fmt_seconds(v_timing.median),
-                fmt_ratio(v_timing.median / ours_t),
+                speedup(v_timing.median),
                 v_model.n_iter_,
                 v_model.n_admm_iter_,
-                fmt_float(
-                    closs_objective(
-                        phi @ v_model.coef_.ravel() + v_model.intercept_, y_pm, v_model.coef_, args.lam, args.sigma
-                    )
-                ),
+                fmt_float(rescore(v_model)),
                 fmt_float(v_model.objective_path_[-1]),
-                int(np.any(v_model.coef_ != 0, axis=1).sum()),
+                groups(v_model.coef_),
             ]
         )
-    n_groups_naive = int(np.any(replay.alpha.reshape(args.p, args.n_basis) != 0, axis=1).sum())
     rows.append(
         [
-            "naive literal, extrapolated",
+            "naive literal, extrapolated (baseline)",
             fmt_seconds(est_literal),
-            fmt_ratio(est_literal / ours_t),
+            "1.00x",
             len(replay.admm_iters),
             replay.n_admm,
             fmt_float(obj_naive),
             fmt_float(replay.objective_path[-1]),
-            n_groups_naive,
+            groups(replay.alpha),
         ]
     )
     if full is not None:
@@ -403,36 +461,37 @@ def run_lambda(args: argparse.Namespace, lam: float, X: np.ndarray, y: np.ndarra
             [
                 "naive literal, measured run",
                 fmt_seconds(full.total_s),
-                fmt_ratio(full.total_s / ours_t),
+                speedup(full.total_s),
                 len(full.admm_iters),
                 full.n_admm,
                 fmt_float(obj_full),
                 fmt_float(full.objective_path[-1]),
-                int(np.any(full.alpha.reshape(args.p, args.n_basis) != 0, axis=1).sum()),
+                groups(full.alpha),
+            ]
+        )
+    if hq_model is not None:
+        rows.append(
+            [
+                "naive per-iteration cost x OUR 'hq-admm' iteration counts",
+                fmt_seconds(est_at_our_counts),
+                speedup(est_at_our_counts),
+                hq_model.n_iter_,
+                hq_model.n_admm_iter_,
+                "-",
+                "-",
+                "-",
             ]
         )
     rows.append(
         [
-            "naive per-iteration cost x OUR iteration counts",
-            fmt_seconds(est_at_our_counts),
-            fmt_ratio(est_at_our_counts / ours_t),
-            model.n_iter_,
-            model.n_admm_iter_,
-            "-",
-            "-",
-            "-",
-        ]
-    )
-    rows.append(
-        [
             "naive replay (A^-1 once per HQ step; not Algorithm 1's cost)",
             fmt_seconds(replay.total_s),
-            fmt_ratio(replay.total_s / ours_t),
+            speedup(replay.total_s),
             len(replay.admm_iters),
             replay.n_admm,
             fmt_float(obj_naive),
             "-",
-            n_groups_naive,
+            groups(replay.alpha),
         ]
     )
     emit(
@@ -440,8 +499,8 @@ def run_lambda(args: argparse.Namespace, lam: float, X: np.ndarray, y: np.ndarra
             [
                 "solver",
                 "time",
-                "vs ours",
-                "HQ iters",
+                "speed-up vs naive literal (extrap.)",
+                "outer (HQ / MM) iters",
                 "ADMM iters",
                 "objective Eq.9 (rescored)",
                 "objective (solver's own)",
@@ -455,42 +514,54 @@ def run_lambda(args: argparse.Namespace, lam: float, X: np.ndarray, y: np.ndarra
         [
             "naive literal ADMM iteration (re-form + inverse + updates)",
             fmt_seconds(t_iter),
-            sample.iter_times.__len__(),
+            len(sample.iter_times),
         ],
         [
             "naive HQ-step work (weights, centring, objective), mean",
             fmt_seconds(float(np.mean(replay.hq_overhead_s))),
             len(replay.hq_overhead_s),
         ],
-        ["ours, whole fit / ADMM iterations", fmt_seconds(ours_t / max(1, model.n_admm_iter_)), model.n_admm_iter_],
     ]
+    for solver, o in ours.items():
+        n_admm = o["model"].n_admm_iter_
+        per_iter_rows.append(
+            [f"ours {solver!r}, whole fit / ADMM iterations", fmt_seconds(o["timing"].median / max(1, n_admm)), n_admm]
+        )
     emit(markdown_table(["per-iteration cost", "time", "samples"], per_iter_rows))
     emit()
-    gap = obj_naive - obj_ours
-    emit(
-        f"Objective (rescored by one shared function): ours {obj_ours:.10f}, naive {obj_naive:.10f}, "
-        f"naive - ours = {gap:+.3e} (relative {gap / abs(obj_ours):+.2e})."
-    )
-    emit(
-        f"ours timing spread: {timing.spread()}; naive ADMM iterations per HQ step: {replay.admm_iters} "
-        f"(Maxiter {args.max_admm_iter}: {sum(i >= args.max_admm_iter for i in replay.admm_iters)} steps hit it)."
-    )
     target = 20.0
+    summaries = []
+    for solver, o in ours.items():
+        obj_ours, ours_t = rescore(o["model"]), o["timing"].median
+        gap = obj_naive - obj_ours
+        emit(
+            f"Objective (rescored by one shared function): ours {solver!r} {obj_ours:.10f}, naive {obj_naive:.10f}, "
+            f"naive - ours = {gap:+.3e} (relative {gap / abs(obj_ours):+.2e}); ours timing spread: "
+            f"{o['timing'].spread()}."
+        )
+        emit(
+            f"Target speed-up >= {target:.0f}x vs the literal naive, ours {solver!r}: "
+            f"{'MET' if est_literal / ours_t >= target else 'NOT MET'} ({fmt_ratio(est_literal / ours_t)})."
+        )
+        summaries.append(
+            dict(
+                lam=lam,
+                solver=solver,
+                ours=ours_t,
+                naive=est_literal,
+                naive_measured=full.total_s if full is not None else None,
+                our_iters=(o["model"].n_iter_, o["model"].n_admm_iter_),
+                naive_iters=(len(replay.admm_iters), replay.n_admm),
+                obj_ours=obj_ours,
+                obj_naive=obj_naive,
+                at_our_counts=est_at_our_counts if solver == "hq-admm" else float("nan"),
+            )
+        )
     emit(
-        f"Target speed-up >= {target:.0f}x vs the literal naive: "
-        f"{'MET' if est_literal / ours_t >= target else 'NOT MET'} ({fmt_ratio(est_literal / ours_t)}).\n"
+        f"Naive ADMM iterations per HQ step: {replay.admm_iters} "
+        f"(Maxiter {args.max_admm_iter}: {sum(i >= args.max_admm_iter for i in replay.admm_iters)} steps hit it).\n"
     )
-    return dict(
-        lam=lam,
-        ours=ours_t,
-        naive=est_literal,
-        naive_measured=full.total_s if full is not None else None,
-        our_iters=(model.n_iter_, model.n_admm_iter_),
-        naive_iters=(len(replay.admm_iters), replay.n_admm),
-        obj_ours=obj_ours,
-        obj_naive=obj_naive,
-        at_our_counts=est_at_our_counts,
-    )
+    return summaries
 
 
 def main() -> None:
@@ -498,37 +569,41 @@ def main() -> None:
     configure_threads(args.threads)
     meter = ContentionMeter()
     warnings.simplefilter("ignore", ConvergenceWarning)
-    emit(environment_header("bench_fit_vs_naive: CorrentropySAM.fit vs literal Algorithm 1", args))
+    emit(environment_header("bench_fit_vs_naive: CorrentropySAM.fit (mm, hq-admm) vs literal Algorithm 1", args))
     X, y = make_additive_classification(args.n, args.p, flip=args.flip, random_state=args.seed)
-    summaries = [run_lambda(args, lam, X, y) for lam in args.lams]
+    summaries = [row for lam in args.lams for row in run_lambda(args, lam, X, y)]
     emit(f"### Summary (n={args.n}, p={args.p}, d={args.n_basis}, sigma={args.sigma}, flip={args.flip})\n")
     rows = []
     for r in summaries:
         rows.append(
             [
                 r["lam"],
+                r["solver"],
                 fmt_seconds(r["ours"]),
                 fmt_seconds(r["naive"]),
                 fmt_seconds(r["naive_measured"]) if r["naive_measured"] is not None else "not run",
                 fmt_ratio(r["naive"] / r["ours"]),
-                fmt_ratio(r["at_our_counts"] / r["ours"]),
+                fmt_ratio(r["at_our_counts"] / r["ours"]) if r["at_our_counts"] == r["at_our_counts"] else "-",
                 "%d / %d" % r["our_iters"],
                 "%d / %d" % r["naive_iters"],
                 f"{r['obj_naive'] - r['obj_ours']:+.2e}",
+                "MET" if r["naive"] / r["ours"] >= 20.0 else "NOT MET",
             ]
         )
     emit(
         markdown_table(
             [
                 "lam",
-                "ours (baseline)",
+                "ours solver",
+                "ours",
                 "naive literal (extrap.)",
                 "naive literal (measured)",
                 "speed-up",
                 "speed-up at our iteration counts",
-                "ours HQ / ADMM iters",
+                "ours outer / ADMM iters",
                 "naive HQ / ADMM iters",
                 "objective naive - ours",
+                "target >= 20x",
             ],
             rows,
         )

@@ -8,7 +8,9 @@ Data: the SpAM additive design generated in row blocks of --block rows (each blo
 threshold, so the host never holds more than one float64 block besides X), stored as float32 on the host
 (8 GB at full size); both dtypes fit on this same float32 X (the float64 fit upcasts on transfer).
 
-Each configuration is one fit (``--repeats`` for more) with the same lam, sigma, max_iter and tolerances:
+Each configuration is one fit (``calibration_cv=None``: the default, 5, would add 5 cross-fitted fits for the
+probability map; ``--repeats`` for more) of each solver in ``--solvers`` ("mm", the default solver, and "hq-admm",
+Algorithm 1), with the same lam, sigma, max_iter and tolerances:
 * warm-up: a tiny fit on the device first (CUDA context, cuBLAS/cuSOLVER handles), timed separately;
 * device fits: wall time with ``torch.cuda.synchronize()`` around it (the host-to-device copy of X is part of
   ``fit`` and is included), peak ``torch.cuda.max_memory_allocated``;
@@ -18,6 +20,7 @@ compares the per-row cost of one HQ iteration (CPU time per HQ iteration x n_gpu
 iteration) -- the work per HQ iteration (moments pass + ADMM) is linear in n at fixed m except the m^3 factor.
 
 Run: python benchmarks/bench_gpu.py [--quick] [--n 1000000 --p 2048 --dtypes float32 float64 --cpu-n 20000]
+     [--solvers mm hq-admm]
 """
 
 from __future__ import annotations
@@ -56,7 +59,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lam", type=float, default=5e-4)
     parser.add_argument("--sigma", type=float, default=1.0)
     parser.add_argument("--flip", type=float, default=0.2)
-    parser.add_argument("--max-iter", type=int, default=5, help="HQ iterations cap, same for every fit")
+    parser.add_argument("--max-iter", type=int, default=5, help="outer iterations cap, same for every fit")
+    parser.add_argument(
+        "--solvers", nargs="+", choices=("mm", "hq-admm"), default=["mm", "hq-admm"], help="library solvers timed"
+    )
     parser.add_argument(
         "--chunk-sizes",
         nargs="+",
@@ -106,7 +112,7 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    common = dict(n_basis=args.n_basis, lam=args.lam, sigma=args.sigma, max_iter=args.max_iter)
+    common = dict(n_basis=args.n_basis, lam=args.lam, sigma=args.sigma, max_iter=args.max_iter, calibration_cv=None)
     m = args.p * args.n_basis
 
     t0 = time.perf_counter()
@@ -116,14 +122,15 @@ def main() -> None:
     # Warm-up on the device: CUDA context, cuBLAS / cuSOLVER handles, kernels of both dtypes.
     Xw, yw = make_additive_classification(2_000, 16, random_state=1)
     t0 = time.perf_counter()
-    for dtype in args.dtypes:
-        CorrentropySAM(**common, device=args.device, dtype=dtype).fit(Xw, yw)
+    for solver in args.solvers:
+        for dtype in args.dtypes:
+            CorrentropySAM(**common, solver=solver, device=args.device, dtype=dtype).fit(Xw, yw)
     sync()
     warmup_s = time.perf_counter() - t0
 
     runs = []
 
-    def run(label: str, X_: np.ndarray, y_: np.ndarray, dev: str, dtype: str, chunk: int | None) -> None:
+    def run(label: str, solver: str, X_: np.ndarray, y_: np.ndarray, dev: str, dtype: str, chunk: int | None) -> None:
         times, model = [], None
         peak = float("nan")
         for _ in range(max(1, args.repeats)):
@@ -133,7 +140,7 @@ def main() -> None:
                 torch.cuda.reset_peak_memory_stats(torch.device(dev))
             sync()
             start = time.perf_counter()
-            model = CorrentropySAM(**common, device=dev, dtype=dtype, chunk_size=chunk).fit(X_, y_)
+            model = CorrentropySAM(**common, solver=solver, device=dev, dtype=dtype, chunk_size=chunk).fit(X_, y_)
             sync()
             times.append(time.perf_counter() - start)
             if dev.startswith("cuda"):
@@ -141,6 +148,7 @@ def main() -> None:
         runs.append(
             dict(
                 label=label,
+                solver=solver,
                 n=X_.shape[0],
                 dtype=dtype,
                 chunk=chunk or "auto",
@@ -154,14 +162,15 @@ def main() -> None:
             )
         )
 
-    cpu_run = None
-    if args.cpu_n:
-        run("cpu (baseline)", X[: args.cpu_n], y[: args.cpu_n], "cpu", "float64", None)
-        cpu_run = runs[-1]
-    for chunk_arg in args.chunk_sizes:
-        chunk = None if chunk_arg == "auto" else int(chunk_arg)
-        for dtype in args.dtypes:
-            run(args.device, X, y, args.device, dtype, chunk)
+    cpu_runs = {}  # solver -> its CPU baseline run
+    for solver in args.solvers:
+        if args.cpu_n:
+            run("cpu (baseline)", solver, X[: args.cpu_n], y[: args.cpu_n], "cpu", "float64", None)
+            cpu_runs[solver] = runs[-1]
+        for chunk_arg in args.chunk_sizes:
+            chunk = None if chunk_arg == "auto" else int(chunk_arg)
+            for dtype in args.dtypes:
+                run(args.device, solver, X, y, args.device, dtype, chunk)
 
     emit(
         f"### n={args.n}, p={args.p}, n_basis={args.n_basis} (m={m}), lam={args.lam}, sigma={args.sigma}, "
@@ -170,6 +179,7 @@ def main() -> None:
     rows = []
     for r in runs:
         per_iter = r["time"] / max(1, r["n_iter"])
+        cpu_run = cpu_runs.get(r["solver"])
         if cpu_run is not None:
             cpu_per_row_iter = cpu_run["time"] / max(1, cpu_run["n_iter"]) / cpu_run["n"]
             speedup = cpu_per_row_iter * r["n"] / per_iter
@@ -179,6 +189,7 @@ def main() -> None:
         rows.append(
             [
                 r["label"],
+                r["solver"],
                 r["dtype"],
                 r["n"],
                 r["chunk"],
@@ -196,13 +207,14 @@ def main() -> None:
         markdown_table(
             [
                 "run",
+                "solver",
                 "dtype",
                 "n",
                 "chunk rows",
                 "fit time",
-                "HQ iters",
+                "outer iters",
                 "ADMM iters",
-                "per HQ iter",
+                "per outer iter",
                 "per-row speed-up vs CPU",
                 "peak GPU mem",
                 "objective",
@@ -213,21 +225,24 @@ def main() -> None:
     )
     emit()
     emit(f"Device warm-up (tiny fits, excluded above): {fmt_seconds(warmup_s)}.")
-    dev_runs = [r for r in runs if r is not cpu_run]
-    f32 = [r for r in dev_runs if r["dtype"] == "float32"]
-    f64 = [r for r in dev_runs if r["dtype"] == "float64"]
-    if f32 and f64:
-        a, b = f32[0], f64[0]
-        emit(
-            f"float32 vs float64 on the device: objective diff {a['objective'] - b['objective']:+.3e}, "
-            f"max |coef diff| {float(np.abs(a['coef'] - b['coef']).max()):.3e}, "
-            f"time ratio f64/f32 {fmt_ratio(b['time'] / a['time'])}."
-        )
-    if cpu_run is not None:
-        emit(
-            f"CPU baseline extrapolated linearly to n={args.n}: "
-            f"{fmt_seconds(cpu_run['time'] / max(1, cpu_run['n_iter']) * args.n / cpu_run['n'])} per HQ iteration."
-        )
+    for solver in args.solvers:
+        cpu_run = cpu_runs.get(solver)
+        dev_runs = [r for r in runs if r["solver"] == solver and r is not cpu_run]
+        f32 = [r for r in dev_runs if r["dtype"] == "float32"]
+        f64 = [r for r in dev_runs if r["dtype"] == "float64"]
+        if f32 and f64:
+            a, b = f32[0], f64[0]
+            emit(
+                f"{solver}: float32 vs float64 on the device: objective diff {a['objective'] - b['objective']:+.3e}, "
+                f"max |coef diff| {float(np.abs(a['coef'] - b['coef']).max()):.3e}, "
+                f"time ratio f64/f32 {fmt_ratio(b['time'] / a['time'])}."
+            )
+        if cpu_run is not None:
+            emit(
+                f"{solver}: CPU baseline extrapolated linearly to n={args.n}: "
+                f"{fmt_seconds(cpu_run['time'] / max(1, cpu_run['n_iter']) * args.n / cpu_run['n'])} per outer "
+                "iteration."
+            )
     emit(meter.report())
 
 

@@ -11,11 +11,14 @@ reports
 * fit peak over baseline: VmHWM after the fit (peak since the reset) - baseline, and the sampled max - baseline;
 * total peak of the child process: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (lifetime, imports and
   loading included) and VmHWM;
-* fit wall time, HQ / ADMM iterations (``--max-iter`` caps the HQ iterations to keep the run short).
+* fit wall time, outer / ADMM iterations (``--max-iter`` caps the outer iterations to keep the run short).
+Each fit is one fit (``calibration_cv=None``) of each solver in ``--solvers``: ``"mm"`` (the default solver;
+``--runs`` children) and ``"hq-admm"`` (Algorithm 1; ``--hq-admm-runs`` children, 1 by default since its 5 HQ
+steps at full size take minutes); the target is judged per solver, on its worst run.
 Generating the data in its own process keeps the generator's temporaries (about 3 x 512 MB) out of the child's
 peak, also out of ru_maxrss, which on Linux a child inherits from its parent across fork/exec.
 
-Run: python benchmarks/bench_memory.py [--quick] [--n 1000000 --p 64 --n-basis 5 --max-iter 5]
+Run: python benchmarks/bench_memory.py [--quick] [--n 1000000 --p 64 --n-basis 5 --max-iter 5] [--solvers mm hq-admm]
 """
 
 from __future__ import annotations
@@ -43,17 +46,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lam", type=float, default=5e-4)
     parser.add_argument("--sigma", type=float, default=1.0)
     parser.add_argument("--flip", type=float, default=0.2)
-    parser.add_argument("--max-iter", type=int, default=5, help="HQ iterations cap (reported)")
+    parser.add_argument("--max-iter", type=int, default=5, help="outer (MM / HQ) iterations cap (reported)")
+    parser.add_argument(
+        "--solvers", nargs="+", choices=("mm", "hq-admm"), default=["mm", "hq-admm"], help="solvers measured"
+    )
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     parser.add_argument("--chunk-size", type=int, default=0, help="rows per chunk (0 = library default)")
     parser.add_argument("--sample-ms", type=float, default=5.0, help="RSS sampling interval of the child")
     parser.add_argument("--target-gb", type=float, default=1.5, help="budget for the fit, in GB (1e9 bytes)")
-    parser.add_argument("--runs", type=int, default=3, help="fresh child processes (peak RSS varies run to run)")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="fresh child processes for solver='mm' (peak RSS varies run to run)"
+    )
+    parser.add_argument("--hq-admm-runs", type=int, default=1, help="fresh child processes for solver='hq-admm'")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="n=100000, 2 runs (< 60 s)")
     parser.add_argument("--child", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--generate", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--solver", default="mm", help=argparse.SUPPRESS)  # the child's solver
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.runs = 100_000, 2
@@ -108,10 +118,12 @@ def child(args: argparse.Namespace) -> None:
 
     thread = threading.Thread(target=sampler, daemon=True)
     model = CorrentropySAM(
+        solver=args.solver,
         n_basis=args.n_basis,
         lam=args.lam,
         sigma=args.sigma,
         max_iter=args.max_iter,
+        calibration_cv=None,  # one fit
         device="cpu",
         dtype=args.dtype,
         chunk_size=args.chunk_size or None,
@@ -161,33 +173,12 @@ def _run(argv: list[str]) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- parent side
-def main() -> None:
-    args = parse_args()
-    if args.child:
-        child(args)
-        return
-    if args.generate:
-        generate(args)
-        return
-    from _common import ContentionMeter, emit, environment_header, fmt_bytes, fmt_seconds, markdown_table
+def report_solver(
+    args: argparse.Namespace, solver: str, results: list[dict], dense_phi: int, itemsize: int, gen_s: float
+) -> dict:
+    """Print one solver's tables; returns its worst run (largest fit peak)."""
+    from _common import emit, fmt_bytes, fmt_seconds, markdown_table
 
-    meter = ContentionMeter()
-    emit(environment_header("bench_memory: peak RSS of CorrentropySAM.fit on a tall problem", args))
-    # Data generation and measurement each run in their own process: on Linux a child inherits its parent's
-    # peak RSS in ru_maxrss across fork/exec, so the parent must never hold the data.
-    own_args = [a for a in sys.argv[1:]]
-    results = []
-    with tempfile.TemporaryDirectory(prefix="hrr-bench-mem-") as tmp:
-        out = _run([sys.executable, os.path.abspath(__file__), "--generate", tmp, *own_args])
-        gen_s = float(next(l for l in out.splitlines() if l.startswith("GENERATED ")).split()[1])
-        for _ in range(max(1, args.runs)):  # a fresh child per run
-            out = _run([sys.executable, os.path.abspath(__file__), "--child", tmp, *own_args])
-            line = next(l for l in out.splitlines() if l.startswith("RESULT "))
-            results.append(json.loads(line[len("RESULT ") :]))
-
-    m = args.p * args.n_basis
-    itemsize = 8 if args.dtype == "float64" else 4
-    dense_phi = args.n * m * itemsize
     for r in results:
         r["fit_hwm"] = r["vmhwm"] - r["rss_base"] if r["hwm_reset"] else float("nan")
         r["fit_sampled"] = r["sampled_peak"] - r["rss_base"]
@@ -198,8 +189,8 @@ def main() -> None:
         return " / ".join(fmt_bytes(r[key]) for r in results)
 
     emit(
-        f"### n={args.n}, p={args.p}, n_basis={args.n_basis} (m={m}), dtype={args.dtype}, "
-        f"max_iter={args.max_iter}; {len(results)} fresh child process(es)\n"
+        f"### solver={solver!r}: n={args.n}, p={args.p}, n_basis={args.n_basis} (m={args.p * args.n_basis}), "
+        f"dtype={args.dtype}, max_iter={args.max_iter}; {len(results)} fresh child process(es)\n"
     )
     rows = [
         ["X (float64 input)", fmt_bytes(worst["x_bytes"]), "reference"],
@@ -228,7 +219,7 @@ def main() -> None:
             [
                 "fit time (median)",
                 "per run",
-                "HQ iters (cap)",
+                "outer iters (cap)",
                 "ADMM iters",
                 "objective",
                 "selected features",
@@ -248,13 +239,49 @@ def main() -> None:
         )
     )
     emit()
+    return worst
+
+
+def main() -> None:
+    args = parse_args()
+    if args.child:
+        child(args)
+        return
+    if args.generate:
+        generate(args)
+        return
+    from _common import ContentionMeter, emit, environment_header, fmt_bytes
+
+    meter = ContentionMeter()
+    emit(environment_header("bench_memory: peak RSS of CorrentropySAM.fit on a tall problem", args))
+    # Data generation and measurement each run in their own process: on Linux a child inherits its parent's
+    # peak RSS in ru_maxrss across fork/exec, so the parent must never hold the data.
+    own_args = [a for a in sys.argv[1:]]
+    results: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="hrr-bench-mem-") as tmp:
+        out = _run([sys.executable, os.path.abspath(__file__), "--generate", tmp, *own_args])
+        gen_s = float(next(l for l in out.splitlines() if l.startswith("GENERATED ")).split()[1])
+        for solver in args.solvers:
+            runs = args.runs if solver == "mm" else args.hq_admm_runs
+            for _ in range(max(1, runs)):  # a fresh child per run
+                out = _run([sys.executable, os.path.abspath(__file__), "--child", tmp, *own_args, "--solver", solver])
+                line = next(l for l in out.splitlines() if l.startswith("RESULT "))
+                results.setdefault(solver, []).append(json.loads(line[len("RESULT ") :]))
+
+    m = args.p * args.n_basis
+    itemsize = 8 if args.dtype == "float64" else 4
+    dense_phi = args.n * m * itemsize
     budget = args.target_gb * 1e9
-    fit_peak = worst["fit_peak"]
-    emit(
-        f"Target: fit peak over baseline < {args.target_gb:g} GB (worst run): "
-        f"{'MET' if fit_peak < budget else 'NOT MET'} ({fit_peak / 1e9:.3f} GB = {fmt_bytes(fit_peak)}; "
-        f"ratio to dense Phi {fit_peak / dense_phi:.2f})."
-    )
+    verdicts = []
+    for solver, solver_results in results.items():
+        worst = report_solver(args, solver, solver_results, dense_phi, itemsize, gen_s)
+        fit_peak = worst["fit_peak"]
+        verdicts.append(
+            f"Target ({solver}): fit peak over baseline < {args.target_gb:g} GB (worst run): "
+            f"{'MET' if fit_peak < budget else 'NOT MET'} ({fit_peak / 1e9:.3f} GB = {fmt_bytes(fit_peak)}; "
+            f"ratio to dense Phi {fit_peak / dense_phi:.2f})."
+        )
+    emit("\n".join(verdicts))
     emit(meter.report())
 
 

@@ -28,6 +28,9 @@ from hrr.datasets import make_additive_classification
 INFORMATIVE = [0, 1, 2, 3]
 
 
+# The studies document Algorithm 1 (HQ + ADMM) and the model itself; probabilities are not used.
+ALGORITHM_1 = {"solver": "hq-admm", "calibration_cv": None}
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -45,7 +48,7 @@ def study_init() -> None:
     X_test, y_test = make_additive_classification(5000, 50, random_state=1)
     rows, diagnostics = [], []
     for init, seed in (("zeros", None), ("uniform", 0), ("uniform", 1), ("uniform", 2)):
-        model = CorrentropySAM(lam=0.1, device="cpu", init=init, random_state=seed)
+        model = CorrentropySAM(lam=0.1, device="cpu", **ALGORITHM_1, init=init, random_state=seed)
         model.fit(X, y)  # warm-up
         seconds = []
         for _ in range(7):
@@ -93,7 +96,7 @@ def study_sigma() -> None:
         for seed in seeds:
             X, y = make_additive_classification(2000, 100, flip=flip, random_state=seed)
             for sigma in sigmas:
-                model = CorrentropySAM(lam=0.1, sigma=sigma, device="cpu").fit(X, y)
+                model = CorrentropySAM(lam=0.1, sigma=sigma, device="cpu", **ALGORITHM_1).fit(X, y)
                 acc[sigma].append(model.score(X_test, y_test))
                 chosen = model.selected_features_
                 selected[sigma].append(len(chosen))
@@ -117,7 +120,7 @@ def study_sigma() -> None:
     target = 0.1 * penalty_factor(1.5)
     for sigma in (0.5, 1.0):
         lam = target / penalty_factor(sigma)
-        model = CorrentropySAM(lam=lam, sigma=sigma, device="cpu").fit(X, y)
+        model = CorrentropySAM(lam=lam, sigma=sigma, device="cpu", **ALGORITHM_1).fit(X, y)
         print(f"sigma={sigma}, lam={lam:.4f}: clean test acc {model.score(X_test, y_test):.3f}, "
               f"{len(model.selected_features_)} features")
 
@@ -132,7 +135,7 @@ def study_lambda() -> None:
         # Any fit builds the basis; max_iter=1 is enough for basis_expansion.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model = CorrentropySAM(lam=1.0, sigma=sigma, max_iter=1, device="cpu").fit(X, y)
+            model = CorrentropySAM(lam=1.0, sigma=sigma, max_iter=1, device="cpu", **ALGORITHM_1).fit(X, y)
         phi = model.basis_expansion(X).reshape(n, 50, d)
         y_c = (2.0 * y - 1.0) - np.mean(2.0 * y - 1.0)
         # At f = 0 all weights are equal, and the KKT check of group j compares ||(2/n) Phi_j^T y_c|| / factor to lam.
@@ -150,7 +153,7 @@ def study_lambda() -> None:
     X, y = make_additive_classification(2000, 100, flip=0.2, random_state=0)
     X_test, y_test = make_additive_classification(5000, 100, random_state=100)
     lams = (5e-4, 0.01, 0.05, 0.1, 0.2)
-    models = [CorrentropySAM(lam=lam, device="cpu").fit(X, y) for lam in lams]
+    models = [CorrentropySAM(lam=lam, device="cpu", **ALGORITHM_1).fit(X, y) for lam in lams]
     print(table(["`lam`", "5e-4 (default)", "0.01", "0.05", "0.1", "0.2"], [
         ["selected features (of 100)", *(str(len(m.selected_features_)) for m in models)],
         ["clean test accuracy", *(f"{m.score(X_test, y_test):.3f}" for m in models)],
@@ -162,7 +165,7 @@ def study_acceleration() -> None:
     X, y = make_additive_classification(10000, 200, flip=0.2, random_state=0)
     rows = []
     for name in ("none", "anderson", "squarem"):
-        model = CorrentropySAM(lam=5e-4, sigma=1.0, hq_acceleration=name, device="cpu").fit(X, y)
+        model = CorrentropySAM(lam=5e-4, sigma=1.0, hq_acceleration=name, device="cpu", **ALGORITHM_1).fit(X, y)
         rows.append([f'`"{name}"`', str(model.n_iter_), str(model.n_admm_iter_), f"{model.objective_path_[-1]:.7f}"])
         if name == "none":
             path = model.objective_path_

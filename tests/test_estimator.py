@@ -88,7 +88,7 @@ def test_pandas_feature_names_and_component_by_name(small_task) -> None:
 
 def test_pipeline_gridsearch_clone_pickle(small_task) -> None:
     X, y = small_task
-    pipe = make_pipeline(StandardScaler(), CorrentropySAM(device="cpu"))
+    pipe = make_pipeline(StandardScaler(), CorrentropySAM(device="cpu", calibration_cv=None))
     search = GridSearchCV(pipe, {"correntropysam__lam": [1e-3, 0.05], "correntropysam__sigma": [1.0, 2.0]}, cv=3)
     search.fit(X, y)
     assert search.best_score_ > 0.75
@@ -207,10 +207,11 @@ def test_float32_and_float64_agree_within_the_solver_tolerance(small_task) -> No
     fit, and the largest leverage of the three is used (the curvature changes between them).
     """
     X, y = small_task
-    m64 = CorrentropySAM(lam=0.01, device="cpu").fit(X, y)
-    m32 = CorrentropySAM(lam=0.01, device="cpu", dtype="float32").fit(X, y)
-    ref = CorrentropySAM(lam=0.01, device="cpu", tol=1e-13, admm_tol=1e-12, max_iter=5000,
-                         max_admm_iter=100_000).fit(X, y)
+    hq = {"solver": "hq-admm", "tol": 1e-5, "calibration_cv": None}  # the stopping rule this bound is about
+    m64 = CorrentropySAM(lam=0.01, device="cpu", **hq).fit(X, y)
+    m32 = CorrentropySAM(lam=0.01, device="cpu", dtype="float32", **hq).fit(X, y)
+    ref = CorrentropySAM(lam=0.01, device="cpu", solver="hq-admm", tol=1e-13, admm_tol=1e-12, max_iter=5000,
+                         max_admm_iter=100_000, calibration_cv=None).fit(X, y)
     y_pm = np.where(y == ref.classes_[1], 1.0, -1.0)
     active = np.linalg.norm(ref.coef_, axis=1) > 0
     for m in (m64, m32):
@@ -237,7 +238,7 @@ def test_float32_and_float64_agree_within_the_solver_tolerance(small_task) -> No
 
 def test_woodbury_and_dense_fits_agree() -> None:
     X, y = make_additive_classification(60, 30, random_state=3)  # n = 60 < dp = 150
-    kwargs = {"lam": 0.01, "device": "cpu", "admm_tol": 1e-9, "tol": 1e-9, "max_iter": 300}
+    kwargs = {"lam": 0.01, "device": "cpu", "admm_tol": 1e-9, "tol": 1e-9, "max_iter": 300, "calibration_cv": None}
     dense = CorrentropySAM(linear_solver="dense", **kwargs).fit(X, y)
     woodbury = CorrentropySAM(linear_solver="woodbury", **kwargs).fit(X, y)
     auto = CorrentropySAM(linear_solver="auto", **kwargs).fit(X, y)
@@ -248,7 +249,7 @@ def test_woodbury_and_dense_fits_agree() -> None:
 
 def test_recovers_the_informative_features_of_the_spam_design() -> None:
     X, y = make_additive_classification(1000, 100, random_state=7)
-    model = CorrentropySAM(lam=0.1, device="cpu").fit(X, y)
+    model = CorrentropySAM(lam=0.1, device="cpu", calibration_cv=None).fit(X, y)
     top4 = set(np.argsort(-model.feature_importances_)[:4].tolist())
     assert top4 == {0, 1, 2, 3}
     importances = model.feature_importances_
@@ -269,7 +270,7 @@ def test_label_noise_hurts_it_less_than_logistic_regression_on_the_same_basis() 
             X, y = make_additive_classification(1000, 30, flip=flip, random_state=seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                model = CorrentropySAM(lam=0.1, device="cpu").fit(X, y)
+                model = CorrentropySAM(lam=0.1, device="cpu", calibration_cv=None).fit(X, y)
             lr = LogisticRegression(max_iter=3000).fit(model.basis_expansion(X), y)
             accs[flip] = (model.score(X_test, y_test), lr.score(model.basis_expansion(X_test), y_test))
         gaps.append(accs[0.3][0] - accs[0.3][1])

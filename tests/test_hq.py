@@ -30,8 +30,9 @@ def _objective(model: CorrentropySAM, X: np.ndarray, y01: np.ndarray) -> float:
     penalty=st.sampled_from(["group", "l1"]),
     init=st.sampled_from(["zeros", "uniform"]),
     flip=st.sampled_from([0.0, 0.3]),
+    solver=st.sampled_from(["mm", "hq-admm"]),
 )
-def test_objective_path_is_monotone_non_increasing(seed, sigma, lam, penalty, init, flip) -> None:
+def test_objective_path_is_monotone_non_increasing(seed, sigma, lam, penalty, init, flip, solver) -> None:
     rng = np.random.default_rng(seed)
     n, p = int(rng.integers(20, 120)), int(rng.integers(1, 8))
     X = rng.normal(size=(n, p))
@@ -42,7 +43,8 @@ def test_objective_path_is_monotone_non_increasing(seed, sigma, lam, penalty, in
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = CorrentropySAM(
-            sigma=sigma, lam=lam, penalty=penalty, init=init, random_state=seed, max_iter=30, device="cpu"
+            sigma=sigma, lam=lam, penalty=penalty, init=init, random_state=seed, max_iter=30, device="cpu",
+            solver=solver, calibration_cv=None,
         ).fit(X, y)
     path = model.objective_path_
     assert np.all(np.isfinite(path))
@@ -56,7 +58,7 @@ def test_init_zeros_starts_from_the_least_squares_step() -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(80, 3))
     y = (X[:, 0] > 0).astype(int)
-    model = CorrentropySAM(device="cpu").fit(X, y)
+    model = CorrentropySAM(device="cpu", solver="hq-admm", calibration_cv=None).fit(X, y)
     assert model.objective_path_[0] == pytest.approx(1.0)
     assert model.objective_path_[-1] < 0.5
 
@@ -85,7 +87,8 @@ def test_working_set_gives_the_full_solution_with_smaller_grams(monkeypatch) -> 
         return original(design, weights, features)
 
     monkeypatch.setattr(_hq, "weighted_gram", recording)
-    kwargs = {"lam": 0.1, "device": "cpu", "tol": 1e-10, "admm_tol": 1e-9, "max_iter": 200}
+    kwargs = {"lam": 0.1, "device": "cpu", "tol": 1e-10, "admm_tol": 1e-9, "max_iter": 200, "solver": "hq-admm",
+              "calibration_cv": None}
     sparse = CorrentropySAM(working_set=True, **kwargs).fit(X, y)
     # Only the first step (from theta = 0, where most groups violate) may need all groups.
     assert all(w < 30 for w in widths[1:]) and len(widths) > 2

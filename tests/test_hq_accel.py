@@ -15,7 +15,8 @@ from hrr.datasets import make_additive_classification
 def _fit(X: np.ndarray, y: np.ndarray, acceleration: str, **kwargs: object) -> CorrentropySAM:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return CorrentropySAM(device="cpu", hq_acceleration=acceleration, **kwargs).fit(X, y)
+        return CorrentropySAM(device="cpu", hq_acceleration=acceleration, solver="hq-admm", calibration_cv=None,
+                              **kwargs).fit(X, y)
 
 
 @pytest.mark.parametrize("acceleration", ["anderson", "squarem"])

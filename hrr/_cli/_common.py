@@ -72,7 +72,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", type=Path, default=None, help="local pretrained weights for the backbone")
     add_config_args(p, TrainConfig)
     p.add_argument("--afr-lam", type=float, default=None,
-                   help="AFR sparsity lambda (default: CorrentropySAM's, the paper's value)")
+                   help="AFR sparsity lambda (default: chosen by cross-validation, CorrentropySAMCV)")
     add_device_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars (shown only on a terminal anyway)")
 

@@ -80,8 +80,12 @@ class DenseSystem:
         self.hessian = hessian
         self._eye = torch.eye(hessian.shape[0], dtype=hessian.dtype, device=hessian.device)
         self._inverse: Tensor | None = None
+        self._eta = math.nan
 
     def factor(self, eta: float) -> None:
+        if self._inverse is not None and eta == self._eta:  # a fixed H (the MM solver) reuses its factor
+            return
+        self._eta = eta
         self._inverse = _spd_inverse(self.hessian + eta * self._eye)
 
     def solve(self, rhs: Tensor) -> Tensor:
@@ -103,6 +107,8 @@ class WoodburySystem:
         self._eta = 1.0
 
     def factor(self, eta: float) -> None:
+        if self._inverse is not None and eta == self._eta:
+            return
         self._eta = eta
         self._inverse = _spd_inverse(self._outer + eta * self._eye)
 

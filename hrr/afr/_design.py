@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from hrr.afr._basis import PiecewiseCubic
-from hrr.afr._closs import correntropy_loss, hq_weights
+from hrr.afr._closs import CLoss, correntropy_loss, hq_weights
 
 # Target bytes of one chunk of Phi; the spline evaluation needs a few chunk-sized temporaries on top.
 _CHUNK_BYTES = 8 * 2**20
@@ -39,6 +40,7 @@ class AdditiveDesign:
         self.n_columns = basis.n_columns
         self.n_basis = self.n_columns // self.n_features
         self._dense: Tensor | None = self._materialise() if cache else None
+        self.memo: dict[Any, Any] = {}  # what a solver derives from the design alone (the MM system), for paths
 
     @property
     def cached(self) -> bool:
@@ -173,3 +175,23 @@ def weighted_cross(design: AdditiveDesign, weights: Tensor, coef: Tensor) -> Ten
     for rows, phi in design.chunks():
         out += phi.T @ (weights[rows] * (phi @ coef))
     return out
+
+
+def gradient_pass(design: AdditiveDesign, y: Tensor, coef: Tensor, intercept: float,
+                  datafit: CLoss) -> tuple[Tensor, Tensor, float]:
+    """One pass at (coef, intercept): the mean C-loss, its gradient in theta (dp,) and in the intercept.
+
+    With r = y - intercept - Phi theta: grad_theta = -Phi^T l'(r) / n and grad_b = -sum l'(r) / n.
+    """
+    dtype, device = coef.dtype, coef.device
+    grad = torch.zeros(design.n_columns, dtype=dtype, device=device)
+    loss = torch.zeros((), dtype=dtype, device=device)
+    grad_b = torch.zeros((), dtype=dtype, device=device)
+    for rows, phi in design.chunks():
+        residual = y[rows] - (phi @ coef + intercept)
+        loss += datafit.value(residual).sum()
+        slope = datafit.derivative(residual)
+        grad -= phi.T @ slope
+        grad_b -= slope.sum()
+    n = design.n_samples
+    return loss / n, grad / n, float(grad_b) / n

@@ -1,9 +1,13 @@
-"""``CorrentropySAM``: the scikit-learn estimator of Additive Feature Refinement (HRR paper, Sec. III-B)."""
+"""``CorrentropySAM``: the scikit-learn estimator of Additive Feature Refinement (HRR paper, Sec. III-B).
+
+A thin shell in the way of skglm's estimators: it validates, builds the :class:`~hrr.afr._problem.Problem` (basis
+and design), hands the datafit (:class:`~hrr.afr._closs.CLoss`) and the penalty to a solver object
+(:class:`~hrr.afr.MajorizeMinimize` or :class:`~hrr.afr.HQADMM`) and fits the probability map
+(:mod:`hrr.afr._calibration`).
+"""
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 import warnings
 from typing import Any
@@ -14,23 +18,22 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hrr._device import resolve_device, resolve_dtype
-from hrr._memory import pin_mmap_threshold
-from hrr.afr._basis import SplineBasis, fit_spline_basis
-from hrr.afr._design import CACHE_BYTES, AdditiveDesign, auto_chunk_rows
-from hrr.afr._hq import fit_hq
-from hrr.afr._penalties import PENALTIES
+from hrr.afr._acceleration import SolverResult
+from hrr.afr._basis import SplineBasis
+from hrr.afr._calibration import ProbabilityMap, fit_probability_map
+from hrr.afr._closs import CLoss
+from hrr.afr._design import AdditiveDesign, auto_chunk_rows
+from hrr.afr._explain import AdditiveExplanation
+from hrr.afr._params import BinaryClassifier, check_params, make_solver, resolve_solver
+from hrr.afr._penalties import PENALTIES, GroupL2Penalty, L1Penalty
 from hrr.afr._persistence import load_model, save_model
-
-_LINEAR_SOLVERS = ("auto", "dense", "woodbury")
-_INITS = ("zeros", "uniform")
-_HQ_ACCELERATIONS = ("anderson", "squarem", "none")
+from hrr.afr._problem import Problem, as_tensor, binary_target
 
 
-class CorrentropySAM(ClassifierMixin, BaseEstimator):
+class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, BaseEstimator):
     r"""Correntropy sparse additive machine: the AFR classifier of the HRR paper (Sec. III-B, Appendix A).
 
     Fits the additive model :math:`f(x) = b_0 + \sum_j f_j(x_j)` with
@@ -39,15 +42,22 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
     .. math:: \frac{1}{n}\sum_i \ell_\sigma(y_i, f(x_i)) + \lambda \sum_j \|\alpha_j\|_q ,
               \qquad \ell_\sigma(y, f) = \beta\,[1 - e^{-(1 - y f)^2/\sigma^2}],\ \beta = (1 - e^{-1/\sigma^2})^{-1}
 
-    (the C-loss of Eq. 8), with the half-quadratic + ADMM solver of Appendix A (Eqs. 10-22, Algorithm 1)
-    written in torch, so it runs on CPU or CUDA in float32 or float64. The :math:`\psi_{jk}` are cubic
-    B-splines with knots at training quantiles, clamped outside the training range (bounded), centred and
-    orthonormalised on the training data: :math:`\|\alpha_j\|_2` is the empirical L2 norm of :math:`f_j`.
+    (the C-loss of Eq. 8). Two solvers, both torch code for CPU or CUDA in float32 or float64, reach the same
+    objective (``solver``): majorise-minimise with the C-loss's fixed curvature bound (one Gram for the whole
+    fit; the default for sigma >= 1.2) and Appendix A's half-quadratic + ADMM (Eqs. 10-22, Algorithm 1).
+    The :math:`\psi_{jk}` are cubic B-splines with knots at training quantiles, clamped outside the training
+    range (bounded), centred and orthonormalised on the training data: :math:`\|\alpha_j\|_2` is the
+    empirical L2 norm of :math:`f_j`.
     The intercept :math:`b_0` is not penalised. Labels may be any two values; they are mapped to -1 / +1
     in the order of ``classes_``.
 
     Parameters
     ----------
+    solver : {"auto", "mm", "hq-admm"}, default="auto"
+        ``"mm"``: :class:`~hrr.afr.MajorizeMinimize`; ``"hq-admm"``: :class:`~hrr.afr.HQADMM`, Algorithm 1.
+        ``"auto"``: ``"mm"`` for sigma >= 1.2 (the default 1.5), else ``"hq-admm"``, whose iterate-dependent
+        weights then make a much tighter majoriser (``hrr.afr._params.resolve_solver``).
+        ``max_iter``, ``tol``, ``eta`` and ``admm_tol`` left at None take the chosen solver's defaults.
     n_basis : int, default=5
         Number of basis functions d per feature.
     penalty : {"group", "l1"}, default="group"
@@ -60,19 +70,23 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         1.5 gives a point on the wrong side at f = -y weight exp(-4/2.25) = 0.17 of a fitted one. On the
         SpAM design with 0-30 % label flips, 1.5 and 2.0 were clearly better than 1.0 (which collapses to
         too few features under noise); see docs/afr.md.
-    eta : float, default=0.1
-        ADMM penalty eta of Eq. (17) (the paper's value). With ``accelerate=True`` it is only the initial value.
-    max_iter : int, default=100
-        Maximum half-quadratic (outer) steps, counted as ``n_iter_``.
-    tol : float, default=1e-5
-        Outer stopping rule: stop when an HQ step lowers the objective by less than
-        ``tol * max(1, objective)`` (the objective starts at 1 from ``init="zeros"``).
+    eta : float or None, default=None
+        ADMM penalty eta of Eq. (17); with ``accelerate=True`` only the initial value. None: 0.1 for
+        ``"hq-admm"`` (the paper's value), 1.0 for ``"mm"``.
+    max_iter : int or None, default=None
+        Maximum outer steps, counted as ``n_iter_``. None: 100 (``"hq-admm"``), 1000 (``"mm"``).
+    tol : float or None, default=None
+        Outer stopping rule. ``"hq-admm"`` (None: 1e-5): stop when a step lowers the objective by less than
+        ``tol * max(1, objective)``. ``"mm"`` (None: 1e-6): stop when the largest violation of the
+        optimality conditions of Eq. (9) (per group, and the intercept's gradient) is at most ``tol``.
     max_admm_iter : int, default=1000
-        Maximum ADMM iterations per half-quadratic step.
-    admm_tol : float, default=1e-6
-        epsilon of the ADMM stopping rule, Eq. (22).
+        Maximum ADMM iterations per outer step.
+    admm_tol : float or None, default=None
+        epsilon of the ADMM stopping rule, Eq. (22). None: 1e-6 (``"hq-admm"``); 1e-9 for ``"mm"``, where it
+        is the floor of an inner tolerance that follows the outer optimality gap.
     init : {"zeros", "uniform"}, default="zeros"
-        ``"zeros"`` starts from f = 0, whose HQ weights are all equal, so the first step is the
+        ``"zeros"`` starts from no feature (theta = 0; ``"mm"`` puts the intercept at its optimum, ``"hq-admm"``
+        at 0 as Algorithm 1 does). For ``"hq-admm"``, f = 0 has equal HQ weights, so the first step is the
         least-squares sparse additive fit and the C-loss then reweights from a sensible model.
         ``"uniform"`` is Algorithm 1's alpha ~ U(0, 1) (seeded by ``random_state``); it starts far from
         any good model, with weights that underflow to ~0, and needs more iterations.
@@ -81,15 +95,15 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         > 2x changes).
         ``False`` runs Algorithm 1's plain ADMM with fixed eta.
     hq_acceleration : {"anderson", "squarem", "none"}, default="anderson"
-        Extrapolation of the half-quadratic outer loop, which converges only linearly: Anderson acceleration
-        (memory 3) or SQUAREM S3 (Varadhan & Roland 2008) over (coef, intercept). The next HQ step starts
-        from the extrapolated point only if its objective is no worse than the best so far, so
-        ``objective_path_`` stays monotone, the stopping rule is unchanged and the returned coefficients are
-        still an HQ output (exact zeros). ``"none"`` runs Algorithm 1's plain HQ iteration.
+        Extrapolation of the outer loop (of either solver; the name is historical), which converges only
+        linearly: Anderson acceleration (memory 3) or SQUAREM S3 (Varadhan & Roland 2008) over
+        (coef, intercept). The next step starts from the extrapolated point only if its objective is no worse
+        than the best so far, so ``objective_path_`` stays monotone, the stopping rule is unchanged and the
+        returned coefficients are still a solver step's output (exact zeros). ``"none"``: the plain iteration.
     working_set : bool, default=True
-        Solve each half-quadratic step on a working set of features (support + worst KKT violators, grown
-        until no group outside violates its optimality condition): the same solution, but only the Gram
-        of the working set is formed. ``False`` forms the full (dp x dp) Gram every step.
+        (``"hq-admm"`` only.) Solve each half-quadratic step on a working set of features (support + worst
+        KKT violators, grown until no group outside violates its optimality condition): the same solution,
+        but only the Gram of the working set is formed. ``False`` forms the full (dp x dp) Gram every step.
     linear_solver : {"auto", "dense", "woodbury"}, default="auto"
         How ADMM solves Eq. (18). ``"woodbury"`` factors an n x n matrix instead of dp x dp (it needs
         the dense n x dp design in memory); ``"auto"`` uses it when n is smaller than the working set's
@@ -100,10 +114,18 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         Working precision of the solver.
     chunk_size : int or None, default=None
         Rows per chunk when accumulating the weighted Gram matrix; None picks ~8 MiB chunks.
+    calibration : {"sigmoid", "isotonic"}, default="sigmoid"
+        The map from the decision value to ``predict_proba``: Platt scaling through the origin (keeps
+        P = 1/2 at f = 0, so ``predict`` and ``predict_proba`` agree) or isotonic regression.
+    calibration_cv : int or None, default=5
+        Fit that map out of sample, on cross-fitted decision values of ``calibration_cv`` stratified folds
+        (each fold one more fit, without shuffling), as ``CalibratedClassifierCV(ensemble=False)`` does; a model
+        at chance then answers near 1/2. None fits it on the training decisions (faster; overconfident when
+        the model overfits, and a warning says so when the training data are separable).
     random_state : int, RandomState or None, default=None
         Seed for ``init="uniform"``.
     verbose : bool, default=False
-        Show a progress bar over half-quadratic iterations.
+        Show a progress bar over outer iterations.
 
     Attributes
     ----------
@@ -116,15 +138,18 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
     selected_features_ : ndarray of int
         Indices of features with a non-zero component.
     n_iter_ : int
-        Half-quadratic steps run (each one weighted Gram and one ADMM solve), including the steps taken
-        from extrapolated points; ``max_iter`` bounds the same count.
+        Outer steps run (for ``"hq-admm"`` each one weighted Gram and one ADMM solve), including the steps
+        taken from extrapolated points; ``max_iter`` bounds the same count.
     n_admm_iter_ : int
-        ADMM iterations run, summed over half-quadratic iterations.
+        ADMM iterations run, summed over outer iterations.
     objective_path_ : ndarray
-        Objective of Eq. (9) (+ intercept) at the initial point and after every half-quadratic step
+        Objective of Eq. (9) (+ intercept) at the initial point and after every outer step
         (n_iter_ + 1 values, fewer only if a step from an extrapolated point was rejected); non-increasing.
+    lambda_max_ : float
+        The smallest ``lam`` at which the model with no feature is optimal (``Problem.null_model``).
     proba_scale_ : float
-        Positive slope a of ``predict_proba = sigmoid(a f)``, fitted on the training decision values.
+        Slope a > 0 of ``predict_proba = sigmoid(a f)`` (``calibration="sigmoid"``), fitted as
+        ``calibration_cv`` says.
     knots_ : ndarray of shape (n_features_in_, n_knots)
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -146,11 +171,12 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         penalty: str = "group",
         lam: float = 5e-4,
         sigma: float = 1.5,
-        eta: float = 0.1,
-        max_iter: int = 100,
-        tol: float = 1e-5,
+        solver: str = "auto",
+        eta: float | None = None,
+        max_iter: int | None = None,
+        tol: float | None = None,
         max_admm_iter: int = 1000,
-        admm_tol: float = 1e-6,
+        admm_tol: float | None = None,
         init: str = "zeros",
         accelerate: bool = True,
         hq_acceleration: str = "anderson",
@@ -159,6 +185,8 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         device: str = "auto",
         dtype: str = "float64",
         chunk_size: int | None = None,
+        calibration: str = "sigmoid",
+        calibration_cv: int | None = 5,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
     ) -> None:
@@ -166,6 +194,7 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         self.penalty = penalty
         self.lam = lam
         self.sigma = sigma
+        self.solver = solver
         self.eta = eta
         self.max_iter = max_iter
         self.tol = tol
@@ -179,49 +208,10 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.chunk_size = chunk_size
+        self.calibration = calibration
+        self.calibration_cv = calibration_cv
         self.random_state = random_state
         self.verbose = verbose
-
-    # ------------------------------------------------------------------ validation
-    def _check_params(self) -> None:
-        def positive_int(name: str, minimum: int = 1) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-
-        def real(name: str, strictly_positive: bool) -> None:
-            value = getattr(self, name)
-            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-            ok = ok and (value > 0 if strictly_positive else value >= 0)
-            if not ok:
-                bound = "> 0" if strictly_positive else ">= 0"
-                raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
-
-        def choice(name: str, options: tuple[str, ...]) -> None:
-            if getattr(self, name) not in options:
-                raise ValueError(f"{name} must be one of {list(options)}; got {getattr(self, name)!r}")
-
-        positive_int("n_basis")
-        positive_int("max_iter")
-        positive_int("max_admm_iter")
-        if self.chunk_size is not None:
-            positive_int("chunk_size")
-        real("sigma", strictly_positive=True)
-        real("lam", strictly_positive=False)
-        real("eta", strictly_positive=True)
-        real("tol", strictly_positive=False)
-        real("admm_tol", strictly_positive=True)
-        choice("penalty", tuple(PENALTIES))
-        choice("init", _INITS)
-        choice("linear_solver", _LINEAR_SOLVERS)
-        choice("hq_acceleration", _HQ_ACCELERATIONS)
-        resolve_dtype(self.dtype)
-        resolve_device(self.device)
-
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: ArrayLike, y: ArrayLike) -> CorrentropySAM:
@@ -230,86 +220,88 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            Bad parameters (the message names the parameter), non-finite or non-2-D X, not exactly two classes.
+
+        Warns
+        -----
+        ConvergenceWarning
+            The solver stopped at ``max_iter`` (or the last ADMM solve at ``max_admm_iter``).
+        UserWarning
+            No feature was selected (``lam >= lambda_max_``), or the training data are separable by the model
+            while ``calibration_cv=None`` (in-sample probabilities would be overconfident).
         """
-        self._check_params()
+        check_params(self)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        check_classification_targets(y)
-        y_type = type_of_target(y, input_name="y", raise_unknown=True)
-        classes, y_index = np.unique(y, return_inverse=True)
-        if y_type != "binary":
-            raise ValueError(
-                f"Only binary classification is supported. The type of the target is {y_type}; "
-                f"y has {len(classes)} classes."
-            )
-        if len(classes) != 2:
-            raise ValueError(f"y must contain samples of 2 classes; got 1 class: {classes.tolist()!r}")
+        classes, y_index = binary_target(y)
+        problem = self._problem(X, y_index)
+        datafit, penalty = CLoss(float(self.sigma)), self._penalty()
+        lam_max, null_intercept = problem.null_model(datafit, penalty)
+        coef0, intercept0 = self._start(problem, null_intercept)
+        result = make_solver(self).solve(problem.design, problem.y, datafit, penalty, float(self.lam),
+                                           coef0, intercept0)
+        self._warn_convergence(result)
+        self.classes_ = classes
+        self.lambda_max_ = lam_max
+        self._set_solution(problem, result)
+        self.probability_map_ = fit_probability_map(self, X, y, problem)
+        self.proba_scale_ = self.probability_map_.slope
+        return self
 
-        device, dtype = resolve_device(self.device), resolve_dtype(self.dtype)
-        n, p = X.shape
-        m = p * self.n_basis
-        itemsize = torch.finfo(dtype).bits // 8
-        chunk_rows = self.chunk_size or auto_chunk_rows(m, itemsize)
-        x_t = _as_tensor(X, device, dtype)
-        y_t = torch.as_tensor(2.0 * y_index - 1.0, device=device, dtype=dtype)
+    def _penalty(self) -> GroupL2Penalty | L1Penalty:
+        return PENALTIES[self.penalty]()
 
-        basis = fit_spline_basis(x_t, self.n_basis, chunk_rows)
-        cache = n * m * itemsize <= CACHE_BYTES or self.linear_solver == "woodbury"
-        if not cache:
-            pin_mmap_threshold()  # streaming: make freed chunk buffers go back to the OS
-        design = AdditiveDesign(x_t, basis.to(device, dtype), chunk_rows, cache=cache)
+    def _problem(self, X: np.ndarray, y_index: NDArray[np.intp]) -> Problem:
+        return Problem.build(X, y_index, n_basis=self.n_basis, chunk_size=self.chunk_size,
+                             linear_solver=self.linear_solver, device=resolve_device(self.device),
+                             dtype=resolve_dtype(self.dtype))
 
-        coef0 = torch.zeros(p, self.n_basis, device=device, dtype=dtype)
+    def _start(self, problem: Problem, null_intercept: float) -> tuple[torch.Tensor, float]:
+        """(coef0, intercept0) as ``init`` and ``solver`` say."""
+        design = problem.design
+        device, dtype = problem.y.device, problem.y.dtype
+        coef0 = torch.zeros(design.n_features, self.n_basis, device=device, dtype=dtype)
         if self.init == "uniform":
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
             generator = torch.Generator(device="cpu").manual_seed(seed)
-            coef0 = torch.rand(p, self.n_basis, generator=generator, dtype=torch.float64).to(device, dtype)
+            coef0 = torch.rand(design.n_features, self.n_basis, generator=generator,
+                               dtype=torch.float64).to(device, dtype)
+            return coef0, 0.0
+        return coef0, (null_intercept if resolve_solver(self) == "mm" else 0.0)
 
-        result = fit_hq(
-            design,
-            y_t,
-            penalty=PENALTIES[self.penalty](),
-            lam=float(self.lam),
-            sigma=float(self.sigma),
-            eta=float(self.eta),
-            coef0=coef0,
-            intercept0=0.0,
-            max_iter=self.max_iter,
-            tol=float(self.tol),
-            max_admm_iter=self.max_admm_iter,
-            admm_tol=float(self.admm_tol),
-            accelerate=bool(self.accelerate),
-            linear_solver=self.linear_solver,
-            working_set=bool(self.working_set),
-            progress=bool(self.verbose),
-            acceleration=self.hq_acceleration,
-        )
+    def _warn_convergence(self, result: SolverResult) -> None:
         if not result.converged:
             warnings.warn(
-                f"CorrentropySAM did not converge in max_iter={self.max_iter} half-quadratic iterations; "
+                f"CorrentropySAM did not converge in max_iter={make_solver(self).max_iter} outer iterations; "
                 "increase max_iter or tol",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         elif not result.admm_converged:
             warnings.warn(
                 f"the last ADMM solve stopped at max_admm_iter={self.max_admm_iter} before reaching "
-                f"admm_tol={self.admm_tol}; increase max_admm_iter or admm_tol",
+                f"admm_tol={make_solver(self).admm_tol}; increase max_admm_iter or admm_tol",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
 
-        self.classes_ = classes
+    def _set_solution(self, problem: Problem, result: SolverResult, warn_empty: bool = True) -> None:
+        """The fitted attributes of a solver result on ``problem``."""
         self.coef_ = result.coef.detach().cpu().to(torch.float64).numpy()
         self.intercept_ = float(result.intercept)
-        self.knots_ = basis.knots
-        self.basis_transform_ = basis.transform
-        self.basis_offset_ = basis.offset
+        self.knots_ = problem.basis.knots
+        self.basis_transform_ = problem.basis.transform
+        self.basis_offset_ = problem.basis.offset
         self.n_iter_ = result.n_iter
         self.n_admm_iter_ = result.n_admm_iter
         self.objective_path_ = np.asarray(result.objective_path)
-        decision = design.matvec(result.coef.reshape(-1), result.intercept).cpu().to(torch.float64).numpy()
-        self.proba_scale_ = _fit_proba_scale(decision, 2.0 * y_index - 1.0)
-        return self
+        if warn_empty and not self.coef_.any():
+            warnings.warn(f"no feature was selected (lam={self.lam} >= lambda_max_={self.lambda_max_:.4g}): the "
+                          "model predicts one class everywhere; lower lam or use CorrentropySAMCV",
+                          UserWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ learned quantities
     @property
@@ -333,7 +325,7 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         device, dtype = resolve_device(self.device), resolve_dtype(self.dtype)
         m = self.coef_.size
         chunk_rows = self.chunk_size or auto_chunk_rows(m, torch.finfo(dtype).bits // 8)
-        return AdditiveDesign(_as_tensor(X, device, dtype), self._basis().to(device, dtype), chunk_rows, cache=False)
+        return AdditiveDesign(as_tensor(X, device, dtype), self._basis().to(device, dtype), chunk_rows, cache=False)
 
     # ------------------------------------------------------------------ prediction
     def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
@@ -354,72 +346,19 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         return self.classes_[(decision > 0).astype(int)]
 
     def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
-        """(n_samples, 2) probabilities sigmoid(proba_scale_ * f), consistent with ``predict``.
+        """(n_samples, 2) probabilities of ``classes_`` for X (n_samples, n_features), from the decision value.
 
-        The slope is fitted on the training data (Platt scaling through the origin), so the threshold stays
-        at f = 0; wrap the model in ``CalibratedClassifierCV`` for held-out calibration.
+        The map (``calibration``) is fitted out of sample unless ``calibration_cv=None``; see
+        :mod:`hrr.afr._calibration`.
         """
-        decision = self.decision_function(X)
-        positive = 0.5 * (1.0 + np.tanh(0.5 * self.proba_scale_ * decision))
+        decision = self.decision_function(X)  # checks fitted and X first
+        positive = self.probability_map_.positive(decision)
         return np.column_stack([1.0 - positive, positive])
 
     def predict_log_proba(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Logarithm of ``predict_proba``, computed stably."""
+        """Logarithm of ``predict_proba``, computed stably for the sigmoid map."""
         decision = self.decision_function(X)
-        scaled = self.proba_scale_ * decision
-        return np.column_stack([-np.logaddexp(0.0, scaled), -np.logaddexp(0.0, -scaled)])
-
-    # ------------------------------------------------------------------ explanation
-    def basis_expansion(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Phi(X): the (n_samples, n_features * n_basis) design the model is linear in (features major).
-
-        Useful to fit other linear models "on the same basis", e.g. ``LogisticRegression``.
-        """
-        design = self._design(X)
-        return torch.cat([phi for _, phi in design.chunks()]).cpu().to(torch.float64).numpy()
-
-    def _feature_index(self, feature: int | str) -> int:
-        check_is_fitted(self)
-        if isinstance(feature, str):
-            names = list(getattr(self, "feature_names_in_", []))
-            if feature not in names:
-                raise ValueError(f"feature {feature!r} is not among the fitted feature names {names[:10]}...")
-            return names.index(feature)
-        if not isinstance(feature, numbers.Integral) or not 0 <= feature < self.n_features_in_:
-            raise ValueError(f"feature must be an index in [0, {self.n_features_in_}) or a name; got {feature!r}")
-        return int(feature)
-
-    def component_function(self, feature: int | str, x: ArrayLike) -> NDArray[np.float64]:
-        """f_j(x) (Eq. 5) of one feature (index or name) at the 1-D values ``x``; zero mean on training data."""
-        j = self._feature_index(feature)
-        values = np.asarray(x, dtype=np.float64)
-        if values.ndim != 1 or not np.all(np.isfinite(values)):
-            raise ValueError(f"x must be a 1-D array of finite values; got shape {values.shape}")
-        single = SplineBasis(
-            knots=self.knots_[j : j + 1],
-            transform=self.basis_transform_[j : j + 1],
-            offset=self.basis_offset_[j : j + 1],
-        ).to(torch.device("cpu"), torch.float64)
-        psi = single.evaluate(torch.from_numpy(values[:, None].copy()))
-        return (psi @ torch.from_numpy(self.coef_[j])).numpy()
-
-    def plot_components(
-        self,
-        features: list[int | str] | None = None,
-        *,
-        max_features: int = 12,
-        n_points: int = 200,
-        n_cols: int = 4,
-        X: ArrayLike | None = None,
-    ):  # type: ignore[no-untyped-def]
-        """Plot f_j over each feature's training range; returns a matplotlib Figure.
-
-        ``features`` defaults to the selected features, largest ``feature_importances_`` first (at most
-        ``max_features``). Pass the training ``X`` to draw a rug of the data under each curve.
-        """
-        from hrr.afr._plotting import plot_components
-
-        return plot_components(self, features, max_features=max_features, n_points=n_points, n_cols=n_cols, X=X)
+        return self.probability_map_.log_proba(decision)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -437,26 +376,7 @@ class CorrentropySAM(ClassifierMixin, BaseEstimator):
         return load_model(cls, path, device)
 
 
-def _as_tensor(X: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Zero-copy on CPU when the dtype already matches and the array is writeable (torch needs that)."""
-    if not X.flags.writeable:
-        X = np.array(X)
-    return torch.from_numpy(np.ascontiguousarray(X)).to(device=device, dtype=dtype)
-
-
-def _fit_proba_scale(decision: NDArray[np.float64], y_pm: NDArray[np.float64]) -> float:
-    """Slope a > 0 minimising the logistic loss of sigmoid(a f) on the training data (Newton in 1-D)."""
-    a = 2.0
-    for _ in range(50):
-        margin = np.clip(a * y_pm * decision, -500.0, 500.0)
-        prob_wrong = 1.0 / (1.0 + np.exp(margin))
-        grad = -np.sum(prob_wrong * y_pm * decision)
-        hess = np.sum(prob_wrong * (1.0 - prob_wrong) * decision**2)
-        if hess <= 1e-12:
-            break
-        a_new = float(np.clip(a - grad / hess, 1e-2, 1e3))
-        if abs(a_new - a) <= 1e-8 * a:
-            a = a_new
-            break
-        a = a_new
-    return a
+    def _load_probability_map(self, kind: str, thresholds_x: NDArray[np.float64],
+                              thresholds_y: NDArray[np.float64]) -> None:
+        """Restore the map written by :meth:`save` (used by the persistence module)."""
+        self.probability_map_ = ProbabilityMap(kind, self.proba_scale_, thresholds_x, thresholds_y)

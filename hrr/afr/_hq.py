@@ -20,15 +20,15 @@ together cover half of the groups or more, all groups are used at once.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from hrr.afr._acceleration import SolverResult, descend
 from hrr.afr._admm import DenseSystem, LinearSystem, WoodburySystem, admm_solve, subproblem_objective
-from hrr.afr._closs import closs_beta
+from hrr.afr._closs import CLoss
 from hrr.afr._design import AdditiveDesign, WeightedMoments, hq_pass, weighted_cross, weighted_gram
 from hrr.afr._penalties import GroupL2Penalty, L1Penalty
 
@@ -44,17 +44,6 @@ class SubproblemResult:
     n_admm_iter: int
     admm_converged: bool
     accepted: bool  # False when the step would have raised the subproblem objective; coef is then coef0
-
-
-@dataclass
-class HQResult:
-    coef: Tensor  # (p, d)
-    intercept: float
-    objective_path: list[float] = field(default_factory=list)
-    n_iter: int = 0
-    n_admm_iter: int = 0
-    converged: bool = False
-    admm_converged: bool = True  # did the last ADMM solve meet Eq. (22)?
 
 
 def build_system(
@@ -159,9 +148,6 @@ def solve_subproblem(
     return SubproblemResult(coef, dual, eta, n_admm, admm_converged, accepted)
 
 
-_ANDERSON_MEMORY = 3  # 1, 3 and 5 needed 12, 11 and 11 HQ steps on the n=10k, p=200 probe (docs/afr.md)
-
-
 @dataclass
 class _Point:
     """An iterate with what the next HQ step needs: its objective R (Eq. 9), weights and moments."""
@@ -176,159 +162,80 @@ class _Point:
         return torch.cat([self.coef.reshape(-1), self.coef.new_tensor([self.intercept])])
 
 
-class _Anderson:
-    """Anderson acceleration (type II, memory m) of the HQ map F over theta = (coef, intercept).
+@dataclass
+class HQADMM:
+    """Algorithm 1 of Appendix A: half-quadratic reweighting (Eqs. 10-15), each step an ADMM solve (Eqs. 16-22).
 
-    From the last m + 1 pairs (x_i, g_i = F(x_i)) with residuals f_i = g_i - x_i it proposes
-    g_k - dG gamma, gamma = argmin ||f_k - dF gamma|| (dF, dG: consecutive differences); the caller
-    uses it as the next starting point only if its objective passes the safeguard.
+    A solver object in the way of skglm's: it carries its own settings and minimises Eq. (9) (plus an unpenalised
+    intercept) for any :class:`~hrr.afr._closs.CLoss` datafit and penalty with :meth:`solve`.
+
+    Attributes
+    ----------
+    max_iter : int
+        Half-quadratic steps at most (one weighted Gram and one ADMM solve each).
+    tol : float
+        Stop when a step lowers R by at most ``tol * max(1, R)``.
+    eta, max_admm_iter, admm_tol, accelerate
+        ADMM penalty (initial value with ``accelerate``), iteration cap, Eq. (22) tolerance, and over-relaxation
+        with residual balancing.
+    acceleration : {"anderson", "squarem", "none"}
+        Safeguarded extrapolation of the outer loop (:func:`hrr.afr._acceleration.descend`).
+    working_set, linear_solver
+        See :func:`solve_subproblem` and :func:`build_system`.
+    progress : bool
+        A tqdm bar over half-quadratic steps.
     """
 
-    def __init__(self, memory: int = _ANDERSON_MEMORY) -> None:
-        self.memory = memory
-        self._x: list[Tensor] = []
-        self._g: list[Tensor] = []
+    max_iter: int = 100
+    tol: float = 1e-5
+    eta: float = 0.1
+    max_admm_iter: int = 1000
+    admm_tol: float = 1e-6
+    accelerate: bool = True
+    acceleration: str = "anderson"
+    working_set: bool = True
+    linear_solver: str = "auto"
+    progress: bool = False
 
-    def propose(self, base: Tensor, new: Tensor, base_extrapolated: bool) -> Tensor | None:
-        self._x = [*self._x, base][-(self.memory + 1) :]
-        self._g = [*self._g, new][-(self.memory + 1) :]
-        if len(self._x) < 2:
-            return None
-        g = torch.stack(self._g, dim=1)
-        f = g - torch.stack(self._x, dim=1)
-        df, dg = f[:, 1:] - f[:, :-1], g[:, 1:] - g[:, :-1]
-        normal = df.T @ df
-        # Tiny Tikhonov term: near convergence the residual differences become nearly collinear.
-        ridge = 1e-10 * float(normal.diagonal().max()) + torch.finfo(normal.dtype).tiny
-        normal = normal + ridge * torch.eye(normal.shape[0], dtype=normal.dtype, device=normal.device)
-        gamma = torch.linalg.solve(normal, df.T @ f[:, -1])
-        return g[:, -1] - dg @ gamma
+    def solve(self, design: AdditiveDesign, y: Tensor, datafit: CLoss, penalty: GroupL2Penalty | L1Penalty,
+              lam: float, coef0: Tensor, intercept0: float) -> SolverResult:
+        """Minimise Eq. (9) from (coef0, intercept0); ``y`` holds the labels as -1.0 / +1.0."""
+        sigma = datafit.sigma
+        kappa = lam * sigma**2 / datafit.beta
+        shape = coef0.shape
+        state = {"dual": torch.zeros_like(coef0), "eta": self.eta}
+        result = SolverResult(coef=coef0, intercept=intercept0)
 
+        def evaluate(coef: Tensor, intercept: float) -> _Point:
+            loss, weights, moments = hq_pass(design, y, coef.reshape(-1), intercept, sigma)
+            return _Point(coef, intercept, float(loss + lam * penalty.value(coef)), weights, moments)
 
-class _Squarem:
-    """SQUAREM, scheme S3 (Varadhan & Roland 2008), over theta = (coef, intercept).
+        def hq_step(base: _Point) -> tuple[_Point, bool]:
+            step = solve_subproblem(
+                design, base.moments, base.weights, penalty=penalty, kappa=kappa, coef0=base.coef,
+                dual0=state["dual"], eta=state["eta"], max_admm_iter=self.max_admm_iter, admm_tol=self.admm_tol,
+                accelerate=self.accelerate, linear_solver=self.linear_solver, working_set=self.working_set,
+            )
+            # The dual of the latest step warm-starts the next one, from an extrapolated point too.
+            state["dual"], state["eta"] = step.dual, step.eta
+            result.n_admm_iter += step.n_admm_iter
+            result.admm_converged = step.admm_converged
+            intercept = float(base.moments.profiled_intercept(step.coef.reshape(-1)))
+            return evaluate(step.coef, intercept), step.accepted
 
-    From three consecutive iterates t0, t1 = F(t0), t2 = F(t1): r = t1 - t0, v = t2 - 2 t1 + t0,
-    alpha = min(-||r|| / ||v||, -1) and t' = t0 - 2 alpha r + alpha^2 v. When t' passes the safeguard the
-    next HQ step (the stabilising step) starts from it and the next chain is (t', F(t'), F(F(t'))): two HQ
-    steps per cycle, which needed fewer steps than restarting the chain at F(t') (three per cycle).
-    On rejection the chain slides on by one iterate.
-    """
+        def converged(previous: _Point, new: _Point) -> bool:
+            return previous.objective - new.objective <= self.tol * max(1.0, abs(previous.objective))
 
-    def __init__(self) -> None:
-        self._chain: list[Tensor] = []
+        with tqdm(total=self.max_iter, desc="CorrentropySAM HQ", disable=not self.progress, leave=False) as bar:
+            def on_step(new: _Point) -> None:
+                bar.update(1)
+                bar.set_postfix(objective=f"{new.objective:.6g}", groups=int(torch.any(new.coef != 0, dim=1).sum()))
 
-    def propose(self, base: Tensor, new: Tensor, base_extrapolated: bool) -> Tensor | None:
-        if base_extrapolated or not self._chain:
-            self._chain = [base, new]
-        else:
-            self._chain.append(new)
-        if len(self._chain) < 3:
-            return None
-        t0, t1, t2 = self._chain
-        self._chain = self._chain[1:]
-        r, v = t1 - t0, t2 - 2.0 * t1 + t0
-        r_norm, v_norm = float(torch.linalg.vector_norm(r)), float(torch.linalg.vector_norm(v))
-        if not v_norm > 0.0 or not math.isfinite(r_norm / v_norm):
-            return None
-        alpha = min(-r_norm / v_norm, -1.0)
-        if alpha == -1.0:  # t' = t2: nothing to gain
-            return None
-        return t0 - (2.0 * alpha) * r + (alpha * alpha) * v
-
-
-_ACCELERATORS: dict[str, type[_Anderson] | type[_Squarem]] = {"anderson": _Anderson, "squarem": _Squarem}
-
-
-def fit_hq(
-    design: AdditiveDesign,
-    y: Tensor,
-    *,
-    penalty: GroupL2Penalty | L1Penalty,
-    lam: float,
-    sigma: float,
-    eta: float,
-    coef0: Tensor,
-    intercept0: float,
-    max_iter: int,
-    tol: float,
-    max_admm_iter: int,
-    admm_tol: float,
-    accelerate: bool,
-    linear_solver: str = "auto",
-    working_set: bool = True,
-    progress: bool = False,
-    acceleration: str = "anderson",
-) -> HQResult:
-    """Minimise Eq. (9) (plus an unpenalised intercept) from (coef0, intercept0).
-
-    ``max_iter`` and ``HQResult.n_iter`` count HQ steps (applications of the HQ map F: one weighted Gram and
-    one ADMM solve each), stabilising steps after an extrapolation included. ``objective_path`` holds R at
-    the start and after every HQ step, so it has n_iter + 1 entries and every returned model is an output of
-    F (a prox: exact zeros). With ``acceleration`` "anderson" or "squarem" an extrapolated point is used only
-    as the starting point of the next HQ step, and only when its objective is no worse than the best so far;
-    that step then lowers R further (majorise-minimise), so the path stays monotone.
-    """
-    beta = closs_beta(sigma)
-    kappa = lam * sigma**2 / beta
-    shape = coef0.shape
-    state = {"dual": torch.zeros_like(coef0), "eta": eta}
-    result = HQResult(coef=coef0, intercept=intercept0)
-
-    def evaluate(coef: Tensor, intercept: float) -> _Point:
-        loss, weights, moments = hq_pass(design, y, coef.reshape(-1), intercept, sigma)
-        return _Point(coef, intercept, float(loss + lam * penalty.value(coef)), weights, moments)
-
-    def hq_step(base: _Point) -> tuple[_Point, bool]:
-        step = solve_subproblem(
-            design,
-            base.moments,
-            base.weights,
-            penalty=penalty,
-            kappa=kappa,
-            coef0=base.coef,
-            dual0=state["dual"],
-            eta=state["eta"],
-            max_admm_iter=max_admm_iter,
-            admm_tol=admm_tol,
-            accelerate=accelerate,
-            linear_solver=linear_solver,
-            working_set=working_set,
-        )
-        # The dual of the latest step warm-starts the next one, from an extrapolated point too.
-        state["dual"], state["eta"] = step.dual, step.eta
-        result.n_iter += 1
-        result.n_admm_iter += step.n_admm_iter
-        result.admm_converged = step.admm_converged
-        intercept = float(base.moments.profiled_intercept(step.coef.reshape(-1)))
-        return evaluate(step.coef, intercept), step.accepted
-
-    best = evaluate(coef0, intercept0)  # the latest HQ output (the start at first): lowest R so far
-    result.objective_path.append(best.objective)
-    base, base_extrapolated = best, False  # where the next HQ step starts
-    accelerator = _ACCELERATORS[acceleration]() if acceleration != "none" else None
-    bar = tqdm(total=max_iter, desc="CorrentropySAM HQ", disable=not progress, leave=False)
-    while result.n_iter < max_iter:
-        new, accepted = hq_step(base)
-        bar.update(1)
-        if not accepted and base_extrapolated:
-            # ADMM could not improve on the extrapolated point; go on plainly from the latest HQ output.
-            base, base_extrapolated = best, False
-            continue
-        previous, best = best, new
-        result.objective_path.append(best.objective)
-        bar.set_postfix(objective=f"{best.objective:.6g}", groups=int(torch.any(best.coef != 0, dim=1).sum()))
-        # A rejected step means ADMM could not improve on theta_t: a fixed point up to the ADMM tolerance.
-        if not accepted or previous.objective - best.objective <= tol * max(1.0, abs(previous.objective)):
-            result.converged = True
-            break
-        proposal = None if accelerator is None else accelerator.propose(base.flat(), best.flat(), base_extrapolated)
-        base, base_extrapolated = best, False
-        if proposal is not None and bool(torch.isfinite(proposal).all()):
-            candidate = evaluate(proposal[:-1].reshape(shape), float(proposal[-1]))
-            # Safeguard: extrapolate only when R does not get worse than the best HQ output so far.
-            if candidate.objective <= best.objective:
-                base, base_extrapolated = candidate, True
-    bar.close()
-    result.coef, result.intercept = best.coef, best.intercept
-    return result
+            out = descend(evaluate(coef0, intercept0), hq_step,  # type: ignore[arg-type]
+                          lambda flat: evaluate(flat[:-1].reshape(shape), float(flat[-1])),
+                          max_iter=self.max_iter, converged=converged,  # type: ignore[arg-type]
+                          acceleration=self.acceleration, on_step=on_step)  # type: ignore[arg-type]
+        best: _Point = out.best  # type: ignore[assignment]
+        result.coef, result.intercept = best.coef, best.intercept
+        result.objective_path, result.n_iter, result.converged = out.objective_path, out.n_iter, out.converged
+        return result

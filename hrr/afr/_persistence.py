@@ -28,6 +28,8 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> None:
         "basis_transform": model.basis_transform_,
         "basis_offset": model.basis_offset_,
         "objective_path": model.objective_path_,
+        "calibration_x": model.probability_map_.thresholds_x,
+        "calibration_y": model.probability_map_.thresholds_y,
     }
     meta = {
         "format": FORMAT,
@@ -36,6 +38,8 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> None:
         "classes_dtype": model.classes_.dtype.str if model.classes_.dtype != object else "object",
         "intercept": model.intercept_,
         "proba_scale": model.proba_scale_,
+        "calibration": model.probability_map_.kind,
+        "lambda_max": model.lambda_max_,
         "n_iter": model.n_iter_,
         "n_admm_iter": model.n_admm_iter_,
         "n_features_in": model.n_features_in_,
@@ -75,6 +79,10 @@ def load_model(cls: type, path: str | os.PathLike[str], device: str | None = Non
     model.objective_path_ = arrays["objective_path"]
     model.intercept_ = float(meta["intercept"])
     model.proba_scale_ = float(meta["proba_scale"])
+    model.lambda_max_ = float(meta.get("lambda_max", "nan"))
+    empty = np.empty(0)  # files of format 1 written before the isotonic map: a sigmoid map
+    model._load_probability_map(meta.get("calibration", "sigmoid"), arrays.get("calibration_x", empty),
+                                arrays.get("calibration_y", empty))
     model.n_iter_ = int(meta["n_iter"])
     model.n_admm_iter_ = int(meta["n_admm_iter"])
     model.n_features_in_ = int(meta["n_features_in"])

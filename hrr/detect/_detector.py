@@ -51,8 +51,9 @@ class HRRDetector:
     ----------
     model : Detector
         The trained network.
-    refiner : CorrentropySAM, optional
-        AFR fitted on ``model``'s features; when absent the network's own head gives the probability.
+    refiner : CorrentropySAM or CorrentropySAMCV, optional
+        AFR fitted on ``model``'s features (its ``predict_proba`` and ``save`` are used); when absent the
+        network's own head gives the probability.
     threshold : float, default=0.5
         Probability above which an image is called generated.
     max_side : int, default=2048

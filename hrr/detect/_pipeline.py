@@ -51,7 +51,8 @@ def fit_hrr(train_samples: Sequence[Sample], run_dir: str | os.PathLike, *,
     afr : bool, default=True
         Fit :class:`~hrr.CorrentropySAM` on the trained backbone's features of the training set (Sec. III-B).
     afr_params : dict, optional
-        Parameters of the CorrentropySAM (default: its paper defaults).
+        Parameters of the AFR estimator: with ``lam``, a :class:`~hrr.CorrentropySAM` at that lambda; without
+        (the default), :class:`~hrr.afr.CorrentropySAMCV` chooses lambda by cross-validation.
 
     Returns
     -------

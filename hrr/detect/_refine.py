@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from hrr._device import resolve_device
 from hrr._fingerprint import weights_fingerprint
 from hrr._io import atomic_path
-from hrr.afr import CorrentropySAM
+from hrr.afr import CorrentropySAM, CorrentropySAMCV
 from hrr.data import ImageDataset, Sample, TestTransform, collate_skip_bad
 
 log = logging.getLogger(__name__)
@@ -112,11 +112,23 @@ def extract_features(model: nn.Module, samples: Sequence[Sample], *, transform: 
     return np.concatenate(feats_all).astype(np.float32), np.concatenate(labels_all).astype(int), paths_all, failures
 
 
-def fit_refiner(features: np.ndarray, labels: np.ndarray, **params: Any) -> CorrentropySAM:
-    """Fit the AFR module (:class:`~hrr.CorrentropySAM`, Eqs. 5-9) on backbone features; ``params`` go to it."""
+def fit_refiner(features: np.ndarray, labels: np.ndarray, **params: Any) -> CorrentropySAM | CorrentropySAMCV:
+    """Fit the AFR module (Eqs. 5-9) on backbone features (n, D) with labels (n,) in {0, 1}.
+
+    With ``lam`` among ``params``: :class:`~hrr.CorrentropySAM` at that lambda. Without: lambda chosen by
+    cross-validation (:class:`~hrr.afr.CorrentropySAMCV`, the default of ``fit_hrr`` and ``hrr train``).
+    Other ``params`` go to the estimator. Probabilities are cross-fitted either way.
+
+    Raises
+    ------
+    ValueError
+        Features not (n, D) with one label per row, or not both classes present.
+    """
     if features.ndim != 2 or features.shape[0] != labels.shape[0]:
         raise ValueError(f"features must be (n, D) with one label per row; got {features.shape} and {labels.shape}")
     if np.unique(labels).size != 2:
         raise ValueError("AFR needs both real (0) and generated (1) samples among the features; "
                          f"got labels {np.unique(labels).tolist()}")
-    return CorrentropySAM(**params).fit(features, labels)
+    if "lam" in params:
+        return CorrentropySAM(**params).fit(features, labels)
+    return CorrentropySAMCV(**params).fit(features, labels)

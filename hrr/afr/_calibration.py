@@ -1,0 +1,154 @@
+"""Probabilities for ``CorrentropySAM``: a monotone map from the decision value f to P(classes_[1]).
+
+The C-loss fits f towards +-1, not towards log-odds, so probabilities need a map fitted on decision values. Fitted
+on the training decisions the map is overconfident: an overfitted model's training margins are large even when
+it is at chance on new data. The estimators therefore fit it out of sample, on cross-fitted decision values (each
+training sample scored by a model that did not see it), as scikit-learn's ``CalibratedClassifierCV(ensemble=False)``
+does, and keep one map for the final model.
+
+Two maps:
+
+* ``"sigmoid"``: P = sigmoid(a f), Platt scaling through the origin. It keeps P = 1/2 exactly at f = 0, so
+  ``predict`` (f > 0) and ``predict_proba`` never disagree. A model at chance gets a ~ 0: probabilities near 1/2.
+* ``"isotonic"``: a non-decreasing step function of f (scikit-learn's ``IsotonicRegression``), more flexible and
+  in need of more data; its 1/2 crossing may sit slightly off f = 0.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+CALIBRATIONS = ("sigmoid", "isotonic")
+_MIN_SLOPE = 1e-6  # > 0 keeps P strictly increasing in f (ranks of predict_proba = ranks of decision_function)
+
+
+def fit_sigmoid_slope(decision: NDArray[np.float64], y_pm: NDArray[np.float64]) -> float:
+    """Slope a > 0 minimising the logistic loss of sigmoid(a f) (Newton in 1-D, from a = 1).
+
+    ``y_pm`` holds the labels as -1 / +1. The slope stays in [1e-6, 1e3]; it falls towards 0 when the decisions carry no
+    information about the labels (or point the wrong way): it stops at 1e-6, and the model answers ~1/2.
+    """
+    a = 1.0
+    for _ in range(100):
+        margin = np.clip(a * y_pm * decision, -500.0, 500.0)
+        prob_wrong = 1.0 / (1.0 + np.exp(margin))
+        grad = -np.sum(prob_wrong * y_pm * decision)
+        hess = np.sum(prob_wrong * (1.0 - prob_wrong) * decision**2)
+        if hess <= 1e-12:
+            break
+        a_new = float(np.clip(a - grad / hess, _MIN_SLOPE, 1e3))
+        if abs(a_new - a) <= 1e-10 * max(a, 1e-3):
+            a = a_new
+            break
+        a = a_new
+    return a
+
+
+class ProbabilityMap:
+    """A fitted map f -> P(classes_[1]); see the module docstring.
+
+    Attributes
+    ----------
+    kind : {"sigmoid", "isotonic"}
+    slope : float
+        a of the sigmoid map (the isotonic map keeps the in-sample slope here, for ``predict_log_proba``).
+    thresholds_x, thresholds_y : ndarray
+        The isotonic map's knots (empty for the sigmoid map); linear interpolation between them, constant outside.
+    """
+
+    def __init__(self, kind: str, slope: float, thresholds_x: NDArray[np.float64] | None = None,
+                 thresholds_y: NDArray[np.float64] | None = None) -> None:
+        self.kind = kind
+        self.slope = float(slope)
+        self.thresholds_x = np.empty(0) if thresholds_x is None else np.asarray(thresholds_x, dtype=np.float64)
+        self.thresholds_y = np.empty(0) if thresholds_y is None else np.asarray(thresholds_y, dtype=np.float64)
+
+    @classmethod
+    def fit(cls, kind: str, decision: NDArray[np.float64], y_pm: NDArray[np.float64]) -> ProbabilityMap:
+        """Fit the map on (decision values, labels as -1 / +1)."""
+        slope = fit_sigmoid_slope(decision, y_pm)
+        if kind == "sigmoid":
+            return cls(kind, slope)
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(decision, (y_pm > 0).astype(float))
+        return cls(kind, slope, iso.X_thresholds_, iso.y_thresholds_)
+
+    def positive(self, decision: NDArray[np.float64]) -> NDArray[np.float64]:
+        """P(classes_[1]) for each decision value."""
+        if self.kind == "isotonic":
+            return np.interp(decision, self.thresholds_x, self.thresholds_y)
+        return 0.5 * (1.0 + np.tanh(0.5 * self.slope * decision))
+
+    def log_proba(self, decision: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(n, 2) log-probabilities, computed stably for the sigmoid map."""
+        if self.kind == "isotonic":
+            positive = self.positive(decision)
+            with np.errstate(divide="ignore"):
+                return np.log(np.column_stack([1.0 - positive, positive]))
+        scaled = self.slope * decision
+        return np.column_stack([-np.logaddexp(0.0, scaled), -np.logaddexp(0.0, -scaled)])
+
+
+def expected_calibration_error(y_true: NDArray[np.float64], prob: NDArray[np.float64], n_bins: int = 10) -> float:
+    """ECE with ``n_bins`` equal-width bins of P(positive): sum over bins of |mean(y) - mean(p)| x bin share.
+
+    ``y_true`` holds 0 / 1 labels (or, where it is known, the true probability of label 1), ``prob`` the
+    predicted probability of label 1. 0 is perfect; a model that always answers the base rate has ECE 0 too
+    (calibration is not sharpness: report the Brier score beside it).
+    """
+    y_true, prob = np.asarray(y_true, dtype=np.float64), np.asarray(prob, dtype=np.float64)
+    bins = np.minimum((prob * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for k in range(n_bins):
+        inside = bins == k
+        if inside.any():
+            ece += inside.mean() * abs(y_true[inside].mean() - prob[inside].mean())
+    return float(ece)
+
+
+def fit_probability_map(model: Any, X: NDArray[Any], y: NDArray[Any], problem: Any) -> ProbabilityMap:
+    """The map of a just-fitted ``CorrentropySAM`` (``model``), as its ``calibration`` and ``calibration_cv`` say.
+
+    ``calibration_cv`` folds: a clone with the same settings is fitted on each fold's complement and scores the
+    fold (stratified, not shuffled, so refits are identical); the map is fitted on those cross-fitted decisions.
+    None (or too few samples of a class for the folds, with a warning): on the training decisions, with a warning
+    when the model separates the training data.
+    """
+    import torch
+
+    y_pm = problem.y.cpu().to(torch.float64).numpy()
+    n_splits = model.calibration_cv
+    if n_splits is not None:
+        smallest = int(np.bincount((y_pm > 0).astype(int)).min())
+        if smallest < n_splits:
+            warnings.warn(f"calibration_cv={n_splits} needs at least {n_splits} samples of each class; the "
+                          f"smallest class has {smallest}: probabilities are fitted in sample",
+                          UserWarning, stacklevel=4)
+            n_splits = None
+    if n_splits is not None:
+        return ProbabilityMap.fit(model.calibration, _cross_fitted(model, X, y, n_splits), y_pm)
+    coef = torch.as_tensor(model.coef_.reshape(-1), device=problem.y.device, dtype=problem.y.dtype)
+    decision = problem.design.matvec(coef, model.intercept_).cpu().to(torch.float64).numpy()
+    if model.coef_.any() and bool(np.all(y_pm * decision > 0)):
+        warnings.warn("the training data are separable by the fitted model: probabilities fitted on them "
+                      "(calibration_cv=None) are overconfident; use calibration_cv", UserWarning, stacklevel=4)
+    return ProbabilityMap.fit(model.calibration, decision, y_pm)
+
+
+def _cross_fitted(model: Any, X: NDArray[Any], y: NDArray[Any], n_splits: int) -> NDArray[np.float64]:
+    """Decision values of each training sample from a fit (same settings) on the other folds."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    decision = np.empty(X.shape[0])
+    fold_model = clone(model).set_params(calibration_cv=None, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # separability etc. of a fold: the final map handles it
+        for train, test in StratifiedKFold(n_splits).split(X, y):
+            decision[test] = fold_model.fit(X[train], y[train]).decision_function(X[test])
+    return decision
