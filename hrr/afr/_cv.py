@@ -238,7 +238,8 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
     def _held_out_decisions(self, model: CorrentropySAM, X: np.ndarray, y_index: NDArray[np.intp],
                             folds: list[tuple[NDArray[np.intp], NDArray[np.intp]]],
                             grid: NDArray[np.float64]) -> NDArray[np.float64]:
-        """(n_lams, n_samples): each sample's decision value from the path fitted without its fold."""
+        """(n_lams, n_samples): each sample's decision value from the path fitted without its fold (screening
+        tolerance: ``hrr.afr._path.SCREENING_TOL``)."""
         datafit, penalty, solver = CLoss(float(model.sigma)), model._penalty(), make_solver(model)
         out = np.empty((len(grid), X.shape[0]))
         with warnings.catch_warnings():
@@ -246,7 +247,7 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
             for train, test in folds:
                 problem = model._problem(X[train], y_index[train])
                 _, intercept0 = problem.null_model(datafit, penalty)
-                results = solve_path(problem, datafit, penalty, solver, grid, intercept0)
+                results = solve_path(problem, datafit, penalty, solver, grid, intercept0, screening=True)
                 self._fold_iterations += sum(r.n_iter for r in results)
                 design = _design_for(problem, X[test])
                 for k, result in enumerate(results):
@@ -275,7 +276,7 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         datafit, penalty = CLoss(self.sigma_), final._penalty()
         final.lambda_max_, intercept0 = problem.null_model(datafit, penalty)
         results = solve_path(problem, datafit, penalty, make_solver(final), self.lams_[: best_lam + 1],
-                             intercept0)
+                             intercept0, screening=True)
         self.n_iter_ = self._fold_iterations + sum(r.n_iter for r in results)
         self.n_selected_ = np.full(self.scores_.shape[:2], -1)
         self.n_selected_[best_sigma, : best_lam + 1] = [int(torch.any(r.coef != 0, dim=1).sum()) for r in results]
