@@ -210,3 +210,25 @@ def test_float32_mm_fit_reaches_the_float64_objective() -> None:
     m64 = CorrentropySAM(lam=0.01, device="cpu", calibration_cv=None).fit(X, y)
     assert _objective(m32, X, y) == pytest.approx(_objective(m64, X, y), rel=1e-5)
     assert torch.finfo(torch.float32).eps * 1000 >= 1e-4
+
+
+def test_cv_errors_name_the_argument_the_user_set() -> None:
+    X, y = make_additive_classification(120, 4, random_state=0)
+    with pytest.raises(ValueError, match="sigma must be a finite number > 0"):
+        CorrentropySAMCV(sigma=0.0, lams=2, cv=2).fit(X, y)
+    from sklearn.metrics import get_scorer
+
+    with pytest.raises(ValueError, match="scikit-learn scorer object"):
+        CorrentropySAMCV(scoring=get_scorer("roc_auc"), lams=2, cv=2).fit(X, y)
+    with pytest.warns(UserWarning, match=r"chose lam = .* \(lambda_max_ = "):
+        CorrentropySAMCV(lams=[5.0], cv=2, device="cpu").fit(X, y)  # above lambda_max: nothing to select
+
+
+def test_in_sample_fallback_says_why() -> None:
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 10)), np.r_[np.zeros(37, int), np.ones(3, int)]
+    with pytest.warns(UserWarning) as record:
+        CorrentropySAM(lam=1e-5, device="cpu", calibration_cv=5).fit(X, y)
+    messages = [str(w.message) for w in record]
+    assert any("needs at least 5 samples of each class" in m for m in messages)
+    assert not any("calibration_cv=None" in m for m in messages)  # the user did set calibration_cv

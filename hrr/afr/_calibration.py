@@ -122,21 +122,21 @@ def fit_probability_map(model: Any, X: NDArray[Any], y: NDArray[Any], problem: A
     import torch
 
     y_pm = problem.y.cpu().to(torch.float64).numpy()
-    n_splits = model.calibration_cv
+    n_splits, why = model.calibration_cv, "calibration_cv=None"
     if n_splits is not None:
         smallest = int(np.bincount((y_pm > 0).astype(int)).min())
         if smallest < n_splits:
             warnings.warn(f"calibration_cv={n_splits} needs at least {n_splits} samples of each class; the "
                           f"smallest class has {smallest}: probabilities are fitted in sample",
                           UserWarning, stacklevel=4)
-            n_splits = None
+            n_splits, why = None, f"too few samples of a class for calibration_cv={model.calibration_cv}"
     if n_splits is not None:
         return ProbabilityMap.fit(model.calibration, _cross_fitted(model, X, y, n_splits), y_pm)
     coef = torch.as_tensor(model.coef_.reshape(-1), device=problem.y.device, dtype=problem.y.dtype)
     decision = problem.design.matvec(coef, model.intercept_).cpu().to(torch.float64).numpy()
     if model.coef_.any() and bool(np.all(y_pm * decision > 0)):
-        warnings.warn("the training data are separable by the fitted model: probabilities fitted on them "
-                      "(calibration_cv=None) are overconfident; use calibration_cv", UserWarning, stacklevel=4)
+        warnings.warn(f"the training data are separable by the fitted model: probabilities fitted on them ({why}) "
+                      "are overconfident", UserWarning, stacklevel=4)
     return ProbabilityMap.fit(model.calibration, decision, y_pm)
 
 

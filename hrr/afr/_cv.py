@@ -36,6 +36,9 @@ def _decision_scorer(scoring: str | Scorer) -> tuple[Scorer, bool]:
     """(score(y01, value) -> float, greater is better; whether it needs probabilities rather than decisions)."""
     from sklearn import metrics
 
+    if hasattr(scoring, "_score_func"):  # a scikit-learn scorer object wants (estimator, X, y)
+        raise ValueError("scoring must be a name or a callable score(y_true, decision) -> float; a scikit-learn "
+                         f"scorer object needs a fitted estimator: pass its name instead; got {scoring!r}")
     if callable(scoring):
         return scoring, False
     by_decision: dict[str, Scorer] = {
@@ -101,7 +104,8 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Outer solver steps of all the fits (every fold's paths and the final path).
     n_selected_ : ndarray of shape (n_sigmas, n_lams)
-        Features selected on the full data along the chosen sigma's path (other sigmas: -1).
+        Features selected on the full data along the chosen sigma's path, down to ``lam_`` (the final path stops
+        there: -1 below it, and for the other sigmas).
     estimator_ : CorrentropySAM
         The final model (``save`` writes it; ``CorrentropySAM.load`` reads it back).
     classes_, coef_, intercept_, lambda_max_, probability_map_, proba_scale_, n_features_in_, feature_names_in_
@@ -159,9 +163,13 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
                               calibration_cv=None, device=self.device, dtype=self.dtype)
 
     def _check_grid(self) -> tuple[list[float], Scorer, bool]:
-        sigmas = [self.sigma] if self.sigmas is None else [float(s) for s in np.asarray(self.sigmas).reshape(-1)]
-        if not sigmas or not all(np.isfinite(s) and s > 0 for s in sigmas):
-            raise ValueError(f"sigmas must be None or a non-empty sequence of finite numbers > 0; got {self.sigmas!r}")
+        if self.sigmas is None:
+            sigmas = [self.sigma]  # checked (by name) with the other CorrentropySAM parameters below
+        else:
+            sigmas = [float(s) for s in np.asarray(self.sigmas).reshape(-1)]
+            if not sigmas or not all(np.isfinite(s) and s > 0 for s in sigmas):
+                raise ValueError(f"sigmas must be None or a non-empty sequence of finite numbers > 0; "
+                                 f"got {self.sigmas!r}")
         if isinstance(self.lams, numbers.Integral) and not isinstance(self.lams, bool):
             if self.lams < 1:
                 raise ValueError(f"lams must be an integer >= 1 or a sequence of lambdas; got {self.lams!r}")
@@ -287,9 +295,9 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         final._warn_convergence(results[-1])
         final._set_solution(problem, results[-1], warn_empty=False)
         if not final.coef_.any():
-            warnings.warn(f"cross-validation chose lam = lambda_max = {self.lam_:.4g} (lambda_rule="
-                          f"{self.lambda_rule!r}): no feature; the model predicts one class everywhere",
-                          UserWarning, stacklevel=3)
+            warnings.warn(f"cross-validation chose lam = {self.lam_:.4g} (lambda_max_ = {final.lambda_max_:.4g}, "
+                          f"lambda_rule={self.lambda_rule!r}): no feature is selected and the model predicts one "
+                          "class everywhere", UserWarning, stacklevel=3)
         final.probability_map_ = ProbabilityMap.fit(self.calibration, held_out, y_pm)
         final.proba_scale_ = final.probability_map_.slope
         self.estimator_ = final
