@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,8 +23,8 @@ class AdditiveExplanation:
     basis_offset_: NDArray[np.float64]
     n_features_in_: int
 
-    def _design(self, X: ArrayLike) -> Any:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the estimator the mixin goes into
+        def _design(self, X: ArrayLike) -> Any: ...
 
     def basis_expansion(self, X: ArrayLike) -> NDArray[np.float64]:
         """Phi(X): the (n_samples, n_features * n_basis) design the model is linear in (features major).
