@@ -24,8 +24,9 @@ Label noise is applied to the TRAINING labels only (the test labels are clean):
 Calibration is scored on a held-out split carrying the SAME label noise as the training set (that is the
 distribution the probabilities estimate): for (a)-(c) the extra held-out draw, for (d)-(e) the test rows with
 the noise process applied to their labels (the sets are small: 171 / 540 rows, so their ECE has a sizeable
-binning floor). ECE against the clean test labels is printed as well. ``hrr.afr.expected_calibration_error``
-(10 equal-width bins) is used for both.
+binning floor). ECE against the clean test labels is printed as well, and the Brier score
+(``sklearn.metrics.brier_score_loss``) beside the noisy ECE. ``hrr.afr.expected_calibration_error`` (10
+equal-width bins) is used for both ECEs.
 
 Methods (each fitted on the same training rows; nothing is tuned on the test or held-out rows):
 1. LR: ``make_pipeline(SplineTransformer(n_knots=4, degree=3), LogisticRegression(max_iter=5000))`` (C=1).
@@ -41,8 +42,9 @@ Methods (each fitted on the same training rows; nothing is tuned on the test or 
    alpha. GroupProxNewton runs at skglm's default tol=1e-4 (``--skglm-tol``). All-zero spline columns (the middle
    splines of a two-valued digits pixel in some folds) are dropped: they make GroupProxNewton fail with NaNs. numba
    is compiled once on a tiny fit before anything is timed.
-3. ours: ``CorrentropySAMCV(device="cpu")`` with all other parameters at their defaults (20 lambdas, 5 folds,
-   "1se" rule, accuracy scoring, n_basis=5, sigma=1.5, solver="mm").
+3. ours: ``CorrentropySAMCV(device="cpu")`` with all other parameters at their defaults (20 lambdas down to
+   1e-3 lambda_max, 5 folds, the "min" rule, roc_auc scoring, n_basis=5, sigma=1.5, solver="auto" (majorise-
+   minimise at this sigma), sigmoid probabilities cross-fitted over 5 folds).
 
 Per (dataset, noise): clean test accuracy (mean +- sd over seeds), the paired difference CSAMCV - LR with a 95 %
 t-interval over seeds ("no difference" when it contains 0), ECE (noisy held-out and clean test), the support of
@@ -54,7 +56,14 @@ at most 6 others in >= 80 % of seeds; (v) ECE <= 0.05 on held-out noisy data. (i
 over all datasets of the run and, separately, over the synthetic designs only.
 
 Run: python benchmarks/bench_afr_accuracy.py [--quick] [--seeds 5] [--designs a b c d e]
-     [--noises clean flip20 flip30 far10] [--threads 2]
+     [--noises clean flip20 flip30 far10] [--threads 2] [--jobs 1]
+
+``--sigmas S1 S2 ...`` makes ours ``CorrentropySAMCV(sigmas=[S1, S2, ...])``: sigma chosen by the same 5-fold
+CV as lambda, on the training rows only. ``--no-skglm`` skips the skglm peer (its columns read "not run").
+``--jobs N`` runs the (dataset, seed) cells in N worker processes with one thread each (the fits are small, so
+two single-threaded workers on 2 cores take about half the wall time of one two-threaded run). The accuracy,
+ECE and support tables do not depend on it (every fit is deterministic); the seconds are then those of one
+thread, with the other worker competing for memory bandwidth.
 """
 
 from __future__ import annotations
@@ -62,12 +71,14 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 from _common import ContentionMeter, configure_threads, emit, environment_header, fmt_seconds, markdown_table
 from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler
@@ -103,7 +114,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n-knots", type=int, default=4, help="SplineTransformer knots of the peers")
     parser.add_argument("--skglm-alphas", type=int, default=10, help="alphas in skglm's CV grid")
     parser.add_argument("--skglm-tol", type=float, default=1e-4, help="GroupProxNewton tol (skglm's default)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="threads per process")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (each with --threads 1)")
+    parser.add_argument("--sigmas", type=float, nargs="+", default=None,
+                        help="CorrentropySAMCV(sigmas=...): sigma chosen by CV too (default: sigma=1.5 fixed)")
+    parser.add_argument("--no-skglm", dest="skglm", action="store_false", help="skip the skglm peer")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -294,27 +309,54 @@ def run_one(args: argparse.Namespace, key: str, seed: int, noise: str, split: di
         res["bayes"] = float(((split["test"][2] > 0).astype(int) == yte).mean())
 
     lr, t_lr, w_lr = timed_fit(lr_pipeline(args), Xtr, ytr)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        sk, best, alpha_ratio = skglm_cv(Xtr, ytr, args)
-    t_sk, w_sk = time.perf_counter() - t0, sorted({w.category.__name__ for w in caught})
-    ours, t_ours, w_ours = timed_fit(CorrentropySAMCV(device="cpu"), Xtr, ytr)
-
-    fitted = (("lr", lr, t_lr, w_lr), ("sk", sk, t_sk, w_sk), ("ours", ours, t_ours, w_ours))
+    ours, t_ours, w_ours = timed_fit(CorrentropySAMCV(sigmas=args.sigmas, device="cpu"), Xtr, ytr)
+    fitted = [("lr", lr, t_lr, w_lr), ("ours", ours, t_ours, w_ours)]
+    selections = [("ours", np.asarray(ours.selected_features_))]
+    if args.skglm:
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sk, best, alpha_ratio = skglm_cv(Xtr, ytr, args)
+        fitted.append(("sk", sk, time.perf_counter() - t0, sorted({w.category.__name__ for w in caught})))
+        selections.append(("sk", sk.selected_features(best)))
+        res["alpha_ratio_sk"] = alpha_ratio
     for name, model, seconds, caught in fitted:
         res[f"acc_{name}"] = float((model.predict(Xte) == yte).mean())
         res[f"t_{name}"] = seconds
         res["warnings"].update(f"{name}: {w}" for w in caught)
     for name, model in (("lr", lr), ("ours", ours)):
-        res[f"ece_noisy_{name}"] = expected_calibration_error(yho, model.predict_proba(Xho)[:, 1])
-        res[f"ece_clean_{name}"] = expected_calibration_error(yte, model.predict_proba(Xte)[:, 1])
-    for name, selected in (("sk", sk.selected_features(best)), ("ours", np.asarray(ours.selected_features_))):
+        p_held, p_test = model.predict_proba(Xho)[:, 1], model.predict_proba(Xte)[:, 1]
+        res[f"ece_noisy_{name}"] = expected_calibration_error(yho, p_held)
+        res[f"ece_clean_{name}"] = expected_calibration_error(yte, p_test)
+        res[f"brier_noisy_{name}"] = brier_score_loss(yho, p_held)
+        res[f"brier_clean_{name}"] = brier_score_loss(yte, p_test)
+    for name, selected in selections:
         res[f"nsel_{name}"] = len(selected)
         res[f"support_{name}"] = support_ok(selected)
     res["lam_ours"] = float(ours.lam_)
-    res["alpha_ratio_sk"] = alpha_ratio
+    res["sigma_ours"] = float(ours.sigma_)
     return res
+
+
+def run_cell(cell: tuple[str, int], args: argparse.Namespace) -> tuple[list[dict], str]:
+    """Every noise level of one (dataset, seed): the result rows and a progress line."""
+    key, seed = cell
+    t0 = time.perf_counter()
+    split = make_split(args, key, seed)
+    rows = [run_one(args, key, seed, noise, split) for noise in args.noises]
+    line = (
+        f"- {dataset_label(args, key)}, seed {seed}: {len(args.noises)} noise levels in "
+        f"{fmt_seconds(time.perf_counter() - t0)} (train rows {len(split['train'][1])}, "
+        f"p={split['train'][0].shape[1]})"
+    )
+    return rows, line
+
+
+def init_worker(args: argparse.Namespace) -> None:
+    """A worker process of ``--jobs``: one thread, warnings as in the parent, compiled and warmed up."""
+    configure_threads(1)
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    warm_up(args)
 
 
 def warm_up(args: argparse.Namespace) -> list[list[str]]:
@@ -374,7 +416,9 @@ def dataset_label(args: argparse.Namespace, key: str) -> str:
 # ---------------------------------------------------------------------------------------------------- main
 def main() -> None:
     args = parse_args()
-    configure_threads(args.threads)
+    if args.jobs < 1:
+        raise SystemExit(f"--jobs must be >= 1; got {args.jobs}")
+    configure_threads(1 if args.jobs > 1 else args.threads)
     meter = ContentionMeter()
     warnings.simplefilter("ignore", ConvergenceWarning)
     emit(
@@ -390,17 +434,21 @@ def main() -> None:
     emit()
     emit("### Progress\n")
     results: list[dict] = []
-    for key in args.designs:
-        for seed in seeds:
-            t0 = time.perf_counter()
-            split = make_split(args, key, seed)
-            for noise in args.noises:
-                results.append(run_one(args, key, seed, noise, split))
-            emit(
-                f"- {dataset_label(args, key)}, seed {seed}: {len(args.noises)} noise levels in "
-                f"{fmt_seconds(time.perf_counter() - t0)} (train rows {len(split['train'][1])}, "
-                f"p={split['train'][0].shape[1]})"
-            )
+    cells = [(key, seed) for key in args.designs for seed in seeds]
+    if args.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch / OpenMP state
+        with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=init_worker, initargs=(args,)) as pool:
+            for rows, line in pool.map(run_cell, cells, [args] * len(cells)):
+                results.extend(rows)
+                emit(line)
+    else:
+        for cell_ in cells:
+            rows, line = run_cell(cell_, args)
+            results.extend(rows)
+            emit(line)
     emit()
 
     def cell(key: str, noise: str) -> list[dict]:
@@ -408,6 +456,9 @@ def main() -> None:
 
     def col(rows: list[dict], name: str) -> np.ndarray:
         return np.array([r[name] for r in rows], dtype=float)
+
+    def skglm(cell_text: Callable[[], str]) -> str:
+        return cell_text() if args.skglm else "not run"
 
     acc_rows, cal_rows, sup_rows, time_rows, notes = [], [], [], [], []
     for key in args.designs:
@@ -420,10 +471,10 @@ def main() -> None:
                     *label,
                     fmt_acc(col(rows, "bayes")) if synthetic else "-",
                     fmt_acc(col(rows, "acc_lr")),
-                    fmt_acc(col(rows, "acc_sk")),
+                    skglm(lambda: fmt_acc(col(rows, "acc_sk"))),
                     fmt_acc(col(rows, "acc_ours")),
                     fmt_diff(col(rows, "acc_ours") - col(rows, "acc_lr")),
-                    fmt_diff(col(rows, "acc_ours") - col(rows, "acc_sk")),
+                    skglm(lambda: fmt_diff(col(rows, "acc_ours") - col(rows, "acc_sk"))),
                 ]
             )
             cal_rows.append(
@@ -431,6 +482,8 @@ def main() -> None:
                     *label,
                     fmt_mean_sd(col(rows, "ece_noisy_ours")),
                     fmt_mean_sd(col(rows, "ece_noisy_lr")),
+                    fmt_mean_sd(col(rows, "brier_noisy_ours")),
+                    fmt_mean_sd(col(rows, "brier_noisy_lr")),
                     fmt_mean_sd(col(rows, "ece_clean_ours")),
                     fmt_mean_sd(col(rows, "ece_clean_lr")),
                 ]
@@ -441,18 +494,19 @@ def main() -> None:
                         *label,
                         f"{col(rows, 'support_ours').mean():.0%}",
                         f"{col(rows, 'nsel_ours').mean():.1f}",
-                        f"{col(rows, 'support_sk').mean():.0%}",
-                        f"{col(rows, 'nsel_sk').mean():.1f}",
+                        skglm(lambda: f"{col(rows, 'support_sk').mean():.0%}"),
+                        skglm(lambda: f"{col(rows, 'nsel_sk').mean():.1f}"),
                     ]
                 )
             time_rows.append(
                 [
                     *label,
                     fmt_seconds(col(rows, "t_lr").mean()),
-                    fmt_seconds(col(rows, "t_sk").mean()),
+                    skglm(lambda: fmt_seconds(col(rows, "t_sk").mean())),
                     fmt_seconds(col(rows, "t_ours").mean()),
                     f"{np.median(col(rows, 'lam_ours')):.3g}",
-                    f"{np.median(col(rows, 'alpha_ratio_sk')):.3g}",
+                    f"{np.median(col(rows, 'sigma_ours')):.3g}",
+                    skglm(lambda: f"{np.median(col(rows, 'alpha_ratio_sk')):.3g}"),
                 ]
             )
             caught = sorted(set().union(*(r["warnings"] for r in rows)))
@@ -480,7 +534,7 @@ def main() -> None:
         )
     )
     emit()
-    emit("### Calibration: ECE of predict_proba (10 bins), mean ± sd over seeds\n")
+    emit("### Calibration: ECE of predict_proba (10 bins) and the Brier score, mean ± sd over seeds\n")
     emit(
         '"noisy held-out": labels carry the training noise (the target of calibration); "clean test": the clean '
         "test labels (a model calibrated to noisy labels is under-confident there by construction).\n"
@@ -490,10 +544,12 @@ def main() -> None:
             [
                 "dataset",
                 "training noise",
-                "CSAMCV, noisy held-out",
-                "LR, noisy held-out",
-                "CSAMCV, clean test",
-                "LR, clean test",
+                "ECE CSAMCV, noisy held-out",
+                "ECE LR, noisy held-out",
+                "Brier CSAMCV, noisy held-out",
+                "Brier LR, noisy held-out",
+                "ECE CSAMCV, clean test",
+                "ECE LR, clean test",
             ],
             cal_rows,
         )
@@ -530,6 +586,7 @@ def main() -> None:
                 "skglm (5-fold CV paths + refit)",
                 "CSAMCV",
                 "CSAMCV lam_",
+                "CSAMCV sigma_",
                 "skglm alpha / alpha_max",
             ],
             time_rows,

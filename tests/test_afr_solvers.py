@@ -232,3 +232,47 @@ def test_in_sample_fallback_says_why() -> None:
     messages = [str(w.message) for w in record]
     assert any("needs at least 5 samples of each class" in m for m in messages)
     assert not any("calibration_cv=None" in m for m in messages)  # the user did set calibration_cv
+
+
+def test_isotonic_probabilities_are_never_certainties() -> None:
+    # Separable in-sample decisions make pure end bins: without the bound they answer exactly 0 and 1.
+    X, y = make_additive_classification(200, 4, random_state=0)
+    model = CorrentropySAM(lam=0.01, calibration="isotonic", calibration_cv=None, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.fit(X, y)
+    prob = model.predict_proba(X)
+    floor = 1.0 / (len(y) + 2.0)
+    assert prob.min() >= floor - 1e-15 and prob.max() <= 1.0 - floor + 1e-15
+    assert np.all(np.isfinite(model.predict_log_proba(X)))
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (dict(lams=1), r"lams must be an integer >= 2 .* got 1; to try one lambda value pass a list"),
+        (dict(lams=0.5), r"got the number 0.5; for that lambda value pass lams=\[0.5\]"),
+        (dict(cv=1), r"cv must be an integer >= 2 \(the number of folds\), a splitter .* got 1"),
+    ],
+)
+def test_cv_rejects_ambiguous_grid_and_fold_counts(params: dict, message: str) -> None:
+    X, y = make_additive_classification(60, 4, random_state=0)
+    with pytest.raises(ValueError, match=message):
+        CorrentropySAMCV(device="cpu", **params).fit(X, y)
+
+
+@pytest.mark.parametrize("param", ["calibration_cv", "calibration", "init", "random_state"])
+def test_path_refuses_parameters_it_would_ignore(param: str) -> None:
+    X, y = make_additive_classification(60, 4, random_state=0)
+    value = {"calibration_cv": 3, "calibration": "isotonic", "init": "uniform", "random_state": 0}[param]
+    with pytest.raises(ValueError, match=f"{param} would have no effect on correntropy_sam_path"):
+        correntropy_sam_path(X, y, n_lams=3, device="cpu", **{param: value})
+
+
+def test_loading_a_file_that_is_not_a_model_names_the_path(tmp_path) -> None:
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a safetensors file at all")
+    with pytest.raises(ValueError, match=r"path '.*junk.safetensors' is not a CorrentropySAM file"):
+        CorrentropySAM.load(junk)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        CorrentropySAM.load(tmp_path / "missing.safetensors")

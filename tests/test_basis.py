@@ -103,3 +103,18 @@ def test_piecewise_cubic_evaluation_matches_the_recursion(n_interior: int, seed:
     ours = PiecewiseCubic.from_splines(t).evaluate(x_t).reshape(len(x), p, -1)
     clamped = torch.minimum(torch.maximum(x_t, t[:, 0]), t[:, -1])
     np.testing.assert_allclose(ours.numpy(), bspline_design(clamped, t).numpy(), atol=1e-11)
+
+
+@pytest.mark.parametrize("n_basis", [2, 5, 8])
+def test_design_from_the_basis_fits_raw_values_equals_a_fresh_evaluation(n_basis: int) -> None:
+    # The cached design reuses the raw splines of the basis fit; it must be the Phi that predict evaluates.
+    from hrr.afr._basis import fit_spline_basis_and_raw, transform_raw
+
+    rng = np.random.default_rng(3)
+    x = np.column_stack([rng.normal(size=400), rng.integers(0, 3, 400), np.full(400, 2.0), rng.exponential(size=400)])
+    basis, raw = fit_spline_basis_and_raw(torch.from_numpy(x), n_basis, chunk_rows=97)
+    assert raw is not None and raw.shape == (400, 4, max(n_basis + 1, 4))
+    np.testing.assert_allclose(transform_raw(raw, basis, torch.float64).numpy(), _evaluate(basis, x), atol=1e-12)
+    reference = fit_spline_basis(torch.from_numpy(x), n_basis, chunk_rows=97)
+    np.testing.assert_array_equal(basis.knots, reference.knots)
+    np.testing.assert_array_equal(basis.transform, reference.transform)

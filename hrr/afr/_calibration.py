@@ -11,7 +11,8 @@ Two maps:
 * ``"sigmoid"``: P = sigmoid(a f), Platt scaling through the origin. It keeps P = 1/2 exactly at f = 0, so
   ``predict`` (f > 0) and ``predict_proba`` never disagree. A model at chance gets a ~ 0: probabilities near 1/2.
 * ``"isotonic"``: a non-decreasing step function of f (scikit-learn's ``IsotonicRegression``), more flexible and
-  in need of more data; its 1/2 crossing may sit slightly off f = 0.
+  in need of more data; its 1/2 crossing may sit slightly off f = 0. Its values are kept in
+  [1 / (n + 2), 1 - 1 / (n + 2)] for n calibration samples, so it never answers a certainty.
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ class ProbabilityMap:
         from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(decision, (y_pm > 0).astype(float))
-        return cls(kind, slope, iso.X_thresholds_, iso.y_thresholds_)
+        # n samples cannot certify a probability of 0 or 1 (Laplace's rule of succession: the smallest estimate
+        # is 1 / (n + 2)); without the bound a pure end bin answers exactly 0 / 1 and log-probabilities -inf.
+        floor = 1.0 / (len(decision) + 2.0)
+        return cls(kind, slope, iso.X_thresholds_, np.clip(iso.y_thresholds_, floor, 1.0 - floor))
 
     def positive(self, decision: NDArray[np.float64]) -> NDArray[np.float64]:
         """P(classes_[1]) for each decision value."""
@@ -88,8 +92,7 @@ class ProbabilityMap:
         """(n, 2) log-probabilities, computed stably for the sigmoid map."""
         if self.kind == "isotonic":
             positive = self.positive(decision)
-            with np.errstate(divide="ignore"):
-                return np.log(np.column_stack([1.0 - positive, positive]))
+            return np.log(np.column_stack([1.0 - positive, positive]))
         scaled = self.slope * decision
         return np.column_stack([-np.logaddexp(0.0, scaled), -np.logaddexp(0.0, -scaled)])
 

@@ -54,6 +54,11 @@ class CLoss:
         """dl/dr = (2 beta / sigma^2) r exp(-r^2 / sigma^2)."""
         return (2.0 * self.beta / self.sigma**2) * residual * hq_weights(residual, self.sigma)
 
+    def value_and_derivative(self, residual: Tensor) -> tuple[Tensor, Tensor]:
+        """(l_sigma(r), dl/dr) from one exponential: a solver's gradient pass needs both."""
+        shifted = torch.expm1(-(residual**2) / self.sigma**2)  # exp(-r^2 / sigma^2) - 1, exact near r = 0
+        return -self.beta * shifted, self.curvature_bound * residual * (shifted + 1.0)
+
     def weights(self, residual: Tensor) -> Tensor:
         """Half-quadratic weights of Eq. (13)."""
         return hq_weights(residual, self.sigma)

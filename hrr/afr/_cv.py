@@ -70,7 +70,7 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    lams : int or array-like of float, default=20
+    lams : int >= 2 or array-like of float, default=20
         Number of grid values, or the lambda values themselves.
     eps : float, default=1e-3
         lambda_min / lambda_max of the grid when ``lams`` is an int.
@@ -171,10 +171,17 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
                 raise ValueError(f"sigmas must be None or a non-empty sequence of finite numbers > 0; "
                                  f"got {self.sigmas!r}")
         if isinstance(self.lams, numbers.Integral) and not isinstance(self.lams, bool):
-            if self.lams < 1:
-                raise ValueError(f"lams must be an integer >= 1 or a sequence of lambdas; got {self.lams!r}")
+            if self.lams < 2:  # a grid of one is lambda_max alone: the model with no feature
+                raise ValueError(f"lams must be an integer >= 2 (the grid size) or a sequence of lambda values; "
+                                 f"got {self.lams!r}; to try one lambda value pass a list, e.g. lams=[0.01]")
+        elif isinstance(self.lams, numbers.Real):
+            raise ValueError(f"lams must be an integer >= 2 (the grid size) or a sequence of lambda values; got the "
+                             f"number {self.lams!r}; for that lambda value pass lams=[{self.lams!r}]")
         else:
             check_lams(self.lams)
+        if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool) and self.cv < 2:
+            raise ValueError(f"cv must be an integer >= 2 (the number of folds), a splitter or an iterable of "
+                             f"(train, test) splits; got {self.cv!r}")
         if not (isinstance(self.eps, numbers.Real) and 0.0 < self.eps < 1.0):
             raise ValueError(f"eps must be a number in (0, 1); got {self.eps!r}")
         if self.lambda_rule not in ("1se", "min"):

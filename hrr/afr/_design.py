@@ -32,14 +32,16 @@ def auto_chunk_rows(n_columns: int, itemsize: int) -> int:
 class AdditiveDesign:
     """Phi for training rows ``x`` (n, p), served in row chunks; cached densely when ``cache`` is set."""
 
-    def __init__(self, x: Tensor, basis: PiecewiseCubic, chunk_rows: int, cache: bool) -> None:
+    def __init__(self, x: Tensor, basis: PiecewiseCubic, chunk_rows: int, cache: bool,
+                 dense: Tensor | None = None) -> None:
+        """``dense``: Phi already evaluated (n, dp) in the basis's dtype, cached as is (implies ``cache``)."""
         self.x = x
         self.basis = basis
         self.chunk_rows = chunk_rows
         self.n_samples, self.n_features = x.shape
         self.n_columns = basis.n_columns
         self.n_basis = self.n_columns // self.n_features
-        self._dense: Tensor | None = self._materialise() if cache else None
+        self._dense: Tensor | None = dense if dense is not None else (self._materialise() if cache else None)
         self.memo: dict[Any, Any] = {}  # what a solver derives from the design alone (the MM system), for paths
 
     @property
@@ -189,8 +191,8 @@ def gradient_pass(design: AdditiveDesign, y: Tensor, coef: Tensor, intercept: fl
     grad_b = torch.zeros((), dtype=dtype, device=device)
     for rows, phi in design.chunks():
         residual = y[rows] - (phi @ coef + intercept)
-        loss += datafit.value(residual).sum()
-        slope = datafit.derivative(residual)
+        value, slope = datafit.value_and_derivative(residual)
+        loss += value.sum()
         grad -= phi.T @ slope
         grad_b -= slope.sum()
     n = design.n_samples

@@ -39,6 +39,9 @@ def check_lams(lams: Any) -> NDArray[np.float64]:
     return np.sort(values)[::-1].copy()
 
 
+# CorrentropySAM parameters about probabilities or the starting point: the path returns neither.
+_NOT_PATH_PARAMS = frozenset({"calibration", "calibration_cv", "init", "random_state"})
+
 # Cross-validation only ranks lambdas and warm-starts the next one: a KKT violation of 1e-4 at the points it does
 # not keep changes no held-out score; the MM steps to go from 1e-4 to 1e-6 are about a third of a fit.
 SCREENING_TOL = 1e-4
@@ -91,7 +94,8 @@ def correntropy_sam_path(
         lambda_min / lambda_max of the default grid.
     **params
         Any other :class:`~hrr.CorrentropySAM` parameter (``sigma``, ``penalty``, ``solver``, ``n_basis``,
-        ``device``, ...); ``lam`` is not one of them.
+        ``device``, ...); ``lam``, ``calibration``, ``calibration_cv``, ``init`` and ``random_state`` are not
+        among them (the path starts from theta = 0 and fits no probabilities).
 
     Returns
     -------
@@ -104,7 +108,8 @@ def correntropy_sam_path(
     Raises
     ------
     ValueError
-        Bad parameters, ``lam`` among ``params``, X not finite or 2-D, y not exactly two classes.
+        Bad parameters, a parameter the path does not use among ``params``, X not finite or 2-D, y not exactly
+        two classes.
 
     Examples
     --------
@@ -119,6 +124,10 @@ def correntropy_sam_path(
 
     if "lam" in params:
         raise ValueError("lam is not a parameter of correntropy_sam_path; pass lams (the grid) instead")
+    ignored = sorted(set(params) & _NOT_PATH_PARAMS)
+    if ignored:
+        raise ValueError(f"{', '.join(ignored)} would have no effect on correntropy_sam_path: it returns "
+                         "coefficients from theta = 0, not a fitted model (fit CorrentropySAM for probabilities)")
     if isinstance(n_lams, bool) or not isinstance(n_lams, (int, np.integer)) or n_lams < 1:
         raise ValueError(f"n_lams must be an integer >= 1; got {n_lams!r}")
     if not (isinstance(eps, (int, float)) and 0.0 < eps < 1.0):

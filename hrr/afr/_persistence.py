@@ -54,16 +54,23 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> None:
 
 def load_model(cls: type, path: str | os.PathLike[str], device: str | None = None) -> Any:
     """A ``cls`` instance with the parameters and fitted attributes stored in ``path``."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="numpy") as handle:
-        header = (handle.metadata() or {}).get("hrr")
-        if header is None:
-            raise ValueError(f"{os.fspath(path)!r} is not a CorrentropySAM file (no 'hrr' metadata)")
-        meta = json.loads(header)
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} has format {meta.get('format')!r}; expected {FORMAT!r}")
-        arrays = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    name = os.fspath(path)
+    if not os.path.isfile(name):
+        raise FileNotFoundError(f"path {name!r}: no such file (expected a .safetensors file written by save)")
+    try:
+        with safe_open(name, framework="numpy") as handle:
+            header = (handle.metadata() or {}).get("hrr")
+            if header is None:
+                raise ValueError(f"{name!r} is not a CorrentropySAM file (no 'hrr' metadata)")
+            meta = json.loads(header)
+            if meta.get("format") != FORMAT:
+                raise ValueError(f"{name!r} has format {meta.get('format')!r}; expected {FORMAT!r}")
+            arrays = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, json.JSONDecodeError, OSError) as exc:
+        raise ValueError(f"path {name!r} is not a CorrentropySAM file (expected a .safetensors file written by "
+                         f"CorrentropySAM.save): {exc}") from exc
     params = meta["params"]
     if device is not None:
         params["device"] = device

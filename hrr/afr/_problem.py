@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from hrr._memory import pin_mmap_threshold
-from hrr.afr._basis import SplineBasis, fit_spline_basis
+from hrr.afr._basis import SplineBasis, fit_spline_basis_and_raw, transform_raw
 from hrr.afr._closs import CLoss
 from hrr.afr._design import CACHE_BYTES, AdditiveDesign, auto_chunk_rows, gradient_pass
 from hrr.afr._penalties import GroupL2Penalty, L1Penalty
@@ -62,11 +62,14 @@ class Problem:
         itemsize = torch.finfo(dtype).bits // 8
         chunk_rows = chunk_size or auto_chunk_rows(p * n_basis, itemsize)
         x_t = as_tensor(X, device, dtype)
-        basis = fit_spline_basis(x_t, n_basis, chunk_rows)
         cache = n * p * n_basis * itemsize <= CACHE_BYTES or linear_solver == "woodbury"
+        # A cached design reuses the basis fit's raw spline values (one evaluation instead of two) when they fit.
+        keep_raw = cache and n * p * max(n_basis + 1, 4) * 8 <= CACHE_BYTES
+        basis, raw = fit_spline_basis_and_raw(x_t, n_basis, chunk_rows, keep_raw=keep_raw)
         if not cache:
             pin_mmap_threshold()  # streaming: make freed chunk buffers go back to the OS
-        design = AdditiveDesign(x_t, basis.to(device, dtype), chunk_rows, cache=cache)
+        dense = transform_raw(raw, basis, dtype) if raw is not None else None
+        design = AdditiveDesign(x_t, basis.to(device, dtype), chunk_rows, cache=cache, dense=dense)
         y_t = torch.as_tensor(2.0 * y_index - 1.0, device=device, dtype=dtype)
         return cls(design, y_t, basis)
 
