@@ -273,9 +273,18 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         return coef0, (null_intercept if resolve_solver(self) == "mm" else 0.0)
 
     def _warn_convergence(self, result: SolverResult) -> None:
-        if not result.converged:
+        solver = make_solver(self)
+        if not result.converged and result.n_iter < solver.max_iter:
             warnings.warn(
-                f"CorrentropySAM did not converge in max_iter={make_solver(self).max_iter} outer iterations; "
+                f"CorrentropySAM stopped after {result.n_iter} outer iterations at a KKT violation of "
+                f"{result.kkt:.2g} > tol={solver.tol:g}: the inner ADMM could not lower the majoriser at "
+                f"admm_tol={solver.admm_tol:g}; lower admm_tol, raise max_admm_iter, or raise tol",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        elif not result.converged:
+            warnings.warn(
+                f"CorrentropySAM did not converge in max_iter={solver.max_iter} outer iterations; "
                 "increase max_iter or tol",
                 ConvergenceWarning,
                 stacklevel=3,
@@ -283,7 +292,7 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         elif not result.admm_converged:
             warnings.warn(
                 f"the last ADMM solve stopped at max_admm_iter={self.max_admm_iter} before reaching "
-                f"admm_tol={make_solver(self).admm_tol}; increase max_admm_iter or admm_tol",
+                f"admm_tol={solver.admm_tol}; increase max_admm_iter or admm_tol",
                 ConvergenceWarning,
                 stacklevel=3,
             )
