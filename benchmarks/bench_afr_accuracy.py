@@ -58,6 +58,11 @@ over all datasets of the run and, separately, over the synthetic designs only.
 Run: python benchmarks/bench_afr_accuracy.py [--quick] [--seeds 5] [--designs a b c d e]
      [--noises clean flip20 flip30 far10] [--threads 2] [--jobs 1]
 
+``--calibration isotonic`` makes ours ``CorrentropySAMCV(calibration="isotonic")``. ``--support-diagnostics`` adds
+three columns to the support table of the synthetic designs: how many of the 4 informative features the chosen
+model has, the support at the 1-SE lambda of the same CV scores, and whether ANY lambda of the CV grid selects
+features 0-3 with at most 6 others (an oracle that looks at the true support: it says whether the path contains
+a good model, so a miss of the CV choice is down to the choice of lambda).
 ``--sigmas S1 S2 ...`` makes ours ``CorrentropySAMCV(sigmas=[S1, S2, ...])``: sigma chosen by the same 5-fold
 CV as lambda, on the training rows only. ``--no-skglm`` skips the skglm peer (its columns read "not run").
 ``--jobs N`` runs the (dataset, seed) cells in N worker processes with one thread each (the fits are small, so
@@ -83,7 +88,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler
 
-from hrr.afr import CorrentropySAMCV, expected_calibration_error
+from hrr.afr import CorrentropySAMCV, correntropy_sam_path, expected_calibration_error
 from hrr.datasets import make_additive_classification
 
 INFORMATIVE = (0, 1, 2, 3)
@@ -119,6 +124,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sigmas", type=float, nargs="+", default=None,
                         help="CorrentropySAMCV(sigmas=...): sigma chosen by CV too (default: sigma=1.5 fixed)")
     parser.add_argument("--no-skglm", dest="skglm", action="store_false", help="skip the skglm peer")
+    parser.add_argument("--calibration", choices=["sigmoid", "isotonic"], default="sigmoid",
+                        help="CorrentropySAMCV(calibration=...)")
+    parser.add_argument("--support-diagnostics", action="store_true",
+                        help="synthetic designs: also the support at the 1-SE lambda and the best on the CV path")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -282,6 +291,25 @@ def lr_pipeline(args: argparse.Namespace):
     return make_pipeline(SplineTransformer(n_knots=args.n_knots, degree=3), LogisticRegression(max_iter=5000))
 
 
+def path_supports(ours: CorrentropySAMCV, X: np.ndarray, y: np.ndarray) -> dict:
+    """Where on its own path CSAMCV's choice sits: the support at the 1-SE lambda of the same CV scores, and
+    whether ANY lambda of the grid (at the chosen sigma) selects features 0-3 with at most 6 others (an oracle:
+    it looks at the true support, so it only says whether the path contains a good model)."""
+    s = int(np.flatnonzero(ours.sigmas_ == ours.sigma_)[0])
+    mean = ours.scores_[s].mean(axis=1)
+    best = int(np.argmax(mean))
+    se = ours.scores_[s, best].std(ddof=1) / np.sqrt(ours.scores_.shape[2])
+    one_se = int(np.flatnonzero(mean >= mean[best] - se)[0])
+    _, coefs, _ = correntropy_sam_path(X, y, lams=ours.lams_, sigma=ours.sigma_, device="cpu")
+    supports = [np.flatnonzero(np.any(c != 0, axis=1)) for c in coefs]
+    return {
+        "support_1se": support_ok(supports[one_se]),
+        "nsel_1se": len(supports[one_se]),
+        "support_oracle": any(support_ok(sup) for sup in supports),
+        "informative_at_choice": len(set(INFORMATIVE) & set(np.asarray(ours.selected_features_).tolist())),
+    }
+
+
 def timed_fit(estimator, X, y) -> tuple[object, float, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -309,7 +337,11 @@ def run_one(args: argparse.Namespace, key: str, seed: int, noise: str, split: di
         res["bayes"] = float(((split["test"][2] > 0).astype(int) == yte).mean())
 
     lr, t_lr, w_lr = timed_fit(lr_pipeline(args), Xtr, ytr)
-    ours, t_ours, w_ours = timed_fit(CorrentropySAMCV(sigmas=args.sigmas, device="cpu"), Xtr, ytr)
+    ours, t_ours, w_ours = timed_fit(
+        CorrentropySAMCV(sigmas=args.sigmas, calibration=args.calibration, device="cpu"), Xtr, ytr
+    )
+    if args.support_diagnostics and DESIGNS[key]["kind"] == "synthetic":
+        res.update(path_supports(ours, Xtr, ytr))
     fitted = [("lr", lr, t_lr, w_lr), ("ours", ours, t_ours, w_ours)]
     selections = [("ours", np.asarray(ours.selected_features_))]
     if args.skglm:
@@ -496,6 +528,15 @@ def main() -> None:
                         f"{col(rows, 'nsel_ours').mean():.1f}",
                         skglm(lambda: f"{col(rows, 'support_sk').mean():.0%}"),
                         skglm(lambda: f"{col(rows, 'nsel_sk').mean():.1f}"),
+                        *(
+                            [
+                                f"{col(rows, 'informative_at_choice').mean():.1f}",
+                                f"{col(rows, 'support_1se').mean():.0%} ({col(rows, 'nsel_1se').mean():.1f})",
+                                f"{col(rows, 'support_oracle').mean():.0%}",
+                            ]
+                            if args.support_diagnostics
+                            else []
+                        ),
                     ]
                 )
             time_rows.append(
@@ -569,6 +610,15 @@ def main() -> None:
                     "CSAMCV selected",
                     "skglm support ok",
                     "skglm selected",
+                    *(
+                        [
+                            "CSAMCV: informative of 4 selected",
+                            "CSAMCV at the 1-SE lambda: support ok (selected)",
+                            "some lambda on CSAMCV's path: support ok (oracle)",
+                        ]
+                        if args.support_diagnostics
+                        else []
+                    ),
                 ],
                 sup_rows,
             )
