@@ -89,6 +89,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler
 
 from hrr.afr import CorrentropySAMCV, correntropy_sam_path, expected_calibration_error
+from hrr.afr._cv import choose_lambda
 from hrr.datasets import make_additive_classification
 
 INFORMATIVE = (0, 1, 2, 3)
@@ -295,12 +296,8 @@ def path_supports(ours: CorrentropySAMCV, X: np.ndarray, y: np.ndarray) -> dict:
     """Where on its own path CSAMCV's choice sits: the support at the 1-SE lambda of the same CV scores, and
     whether ANY lambda of the grid (at the chosen sigma) selects features 0-3 with at most 6 others (an oracle:
     it looks at the true support, so it only says whether the path contains a good model)."""
-    s = int(np.flatnonzero(ours.sigmas_ == ours.sigma_)[0])
-    mean = ours.scores_[s].mean(axis=1)
-    best = int(np.argmax(mean))
-    se = ours.scores_[s, best].std(ddof=1) / np.sqrt(ours.scores_.shape[2])
-    one_se = int(np.flatnonzero(mean >= mean[best] - se)[0])
-    _, coefs, _ = correntropy_sam_path(X, y, lams=ours.lams_, sigma=ours.sigma_, device="cpu")
+    sigma, one_se = choose_lambda(ours.scores_, "1se")  # what lambda_rule="1se" would have chosen
+    _, coefs, _ = correntropy_sam_path(X, y, lams=ours.lams_, sigma=float(ours.sigmas_[sigma]), device="cpu")
     supports = [np.flatnonzero(np.any(c != 0, axis=1)) for c in coefs]
     return {
         "support_1se": support_ok(supports[one_se]),

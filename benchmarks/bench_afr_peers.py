@@ -31,6 +31,8 @@ library's own value is not used); the issue requires a relative difference <= 1e
 Path: ``correntropy_sam_path(X, y, n_lams=20, eps=1e-2, solver="mm", device="cpu")`` (the basis is built
 once, warm starts along the grid) against ONE cold ``CorrentropySAM`` fit at the smallest lambda of that
 grid; target: path time <= 3x the cold fit. The path's last objective is re-scored against the cold fit's.
+The path is timed through ``hrr.afr._path.path_results``, the routine ``correntropy_sam_path`` runs (without its
+final conversion of the 20 results to numpy arrays), so the step counts of the timed runs can be printed.
 A second path row stops every lambda but the last at KKT 1e-4 (``hrr.afr._path.SCREENING_TOL``, what
 ``CorrentropySAMCV``'s fold paths do), and the MM steps per lambda of both are printed.
 
@@ -48,6 +50,7 @@ import time
 import warnings
 
 import numpy as np
+import torch
 from _common import (
     ContentionMeter,
     closs_objective,
@@ -66,8 +69,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler
 
 from hrr import CorrentropySAM
-from hrr.afr import correntropy_sam_path
-from hrr.afr._path import SCREENING_TOL
+from hrr.afr._path import SCREENING_TOL, path_results
 from hrr.datasets import make_additive_classification
 
 SOLVERS = ("mm", "hq-admm")
@@ -399,9 +401,7 @@ def run_size(args: argparse.Namespace, name: str, n: int, p: int) -> dict:
     # Path vs one cold fit at the smallest lambda of its grid.
     if args.path_sizes is None or name in args.path_sizes:
         path_kw = dict(n_lams=args.n_lams, eps=args.path_eps, solver="mm", n_basis=d, device="cpu")
-        t_path, (lams_path, coefs, intercepts) = measure(
-            lambda: correntropy_sam_path(Xtr, ytr, **path_kw), args.repeats
-        )
+        t_path, (lams_path, exact_steps) = measure(lambda: path_results(Xtr, ytr, **path_kw), args.repeats)
         lam_min = float(lams_path[-1])
         t_cold, (cold, caught) = measure(
             lambda: fit_quiet(
@@ -410,11 +410,12 @@ def run_size(args: argparse.Namespace, name: str, n: int, p: int) -> dict:
             args.repeats,
         )
         obj_cold = rescored(cold, Xtr, ytr)
-        obj_path = rescored(cold, Xtr, ytr, coefs[-1], intercepts[-1])
+        obj_path = rescored(cold, Xtr, ytr, exact_steps[-1].coef.numpy(), exact_steps[-1].intercept)
         ratio = t_path.median / t_cold.median
         summary["path"] = dict(ratio=ratio)
-        t_screened, screened = measure(lambda: path_steps(Xtr, ytr, path_kw, screening=True), args.repeats)
-        exact_steps = path_steps(Xtr, ytr, path_kw, screening=False)
+        t_screened, (_, screened) = measure(
+            lambda: path_results(Xtr, ytr, screening=True, **path_kw), args.repeats
+        )
         obj_screened = rescored(cold, Xtr, ytr, screened[-1].coef.numpy(), screened[-1].intercept)
         emit(
             f"Path: `correntropy_sam_path(n_lams={args.n_lams}, eps={args.path_eps:g}, solver='mm')`, lambda from "
@@ -437,7 +438,7 @@ def run_size(args: argparse.Namespace, name: str, n: int, p: int) -> dict:
                         fmt_seconds(t_path.median),
                         t_path.spread(),
                         fmt_ratio(ratio),
-                        int(np.any(coefs[-1] != 0, axis=1).sum()),
+                        int(torch.any(exact_steps[-1].coef != 0, dim=1).sum()),
                         fmt_float(obj_path, 12) + f" (vs cold {(obj_path - obj_cold) / abs(obj_cold):+.1e})",
                     ],
                     [
@@ -445,7 +446,7 @@ def run_size(args: argparse.Namespace, name: str, n: int, p: int) -> dict:
                         fmt_seconds(t_screened.median),
                         t_screened.spread(),
                         fmt_ratio(t_screened.median / t_cold.median),
-                        int(np.any(screened[-1].coef.numpy() != 0, axis=1).sum()),
+                        int(torch.any(screened[-1].coef != 0, dim=1).sum()),
                         fmt_float(obj_screened, 12) + f" (vs cold {(obj_screened - obj_cold) / abs(obj_cold):+.1e})",
                     ],
                 ],
@@ -458,25 +459,6 @@ def run_size(args: argparse.Namespace, name: str, n: int, p: int) -> dict:
             f"(sum {sum(r.n_iter for r in screened)}); the cold fit took {cold.n_iter_}.\n"
         )
     return summary
-
-
-def path_steps(X: np.ndarray, y: np.ndarray, path_kw: dict, screening: bool) -> list:
-    """The path of ``correntropy_sam_path`` through the library's internals, returning the solver results (step
-    counts); ``screening`` stops every lambda but the last at KKT ``SCREENING_TOL``, as CorrentropySAMCV's folds."""
-    from hrr.afr._closs import CLoss
-    from hrr.afr._params import make_solver
-    from hrr.afr._path import lambda_grid, solve_path
-    from hrr.afr._problem import binary_target
-
-    kw = dict(path_kw)
-    n_lams, eps = kw.pop("n_lams"), kw.pop("eps")
-    model = CorrentropySAM(calibration_cv=None, **kw)
-    _, y_index = binary_target(np.asarray(y))
-    problem = model._problem(np.asarray(X, dtype=np.float64), y_index)
-    datafit, penalty = CLoss(float(model.sigma)), model._penalty()
-    lam_max, intercept0 = problem.null_model(datafit, penalty)
-    grid = lambda_grid(lam_max, n_lams, eps)
-    return solve_path(problem, datafit, penalty, make_solver(model), grid, intercept0, screening=screening)
 
 
 def main() -> None:

@@ -251,7 +251,7 @@ def fit_spline_basis_and_raw(x: Tensor, n_basis: int, chunk_rows: int,
 
 
 def transform_raw(raw: Tensor, basis: SplineBasis, dtype: torch.dtype) -> Tensor:
-    """Phi (n, p * n_basis) from the raw spline values (n, p, n_basis + 1) of :func:`fit_spline_basis`."""
+    """Phi (n, p * n_basis) from the raw spline values (n, p, n_raw) of :func:`fit_spline_basis_and_raw`."""
     transform = torch.as_tensor(basis.transform, device=raw.device)
     offset = torch.as_tensor(basis.offset, device=raw.device)
     phi = torch.einsum("npk,pkd->npd", raw, transform) - offset

@@ -226,14 +226,7 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         return self
 
     def _choose(self) -> tuple[int, int]:
-        """(sigma index, lambda index) by the best mean score and ``lambda_rule`` (grids are descending)."""
-        mean = self.scores_.mean(axis=2)
-        best_sigma, best_lam = np.unravel_index(int(np.argmax(mean)), mean.shape)  # first max: largest lambda
-        if self.lambda_rule == "1se":
-            folds = self.scores_.shape[2]
-            se = self.scores_[best_sigma, best_lam].std(ddof=1) / np.sqrt(folds) if folds > 1 else 0.0
-            best_lam = int(np.flatnonzero(mean[best_sigma] >= mean[best_sigma, best_lam] - se)[0])
-        return int(best_sigma), int(best_lam)
+        return choose_lambda(self.scores_, self.lambda_rule)
 
     def _folds(self, X: np.ndarray, y: NDArray[Any]) -> list[tuple[NDArray[np.intp], NDArray[np.intp]]]:
         from sklearn.model_selection import check_cv
@@ -375,3 +368,15 @@ def _design_for(problem: Problem, X: np.ndarray) -> AdditiveDesign:
     device, dtype = problem.y.device, problem.y.dtype
     return AdditiveDesign(as_tensor(X, device, dtype), problem.basis.to(device, dtype), problem.design.chunk_rows,
                           cache=False)
+
+
+def choose_lambda(scores: NDArray[np.float64], lambda_rule: str) -> tuple[int, int]:
+    """(sigma index, lambda index) from CV scores (n_sigmas, n_lams, n_folds) by the best mean score and
+    ``lambda_rule`` ("min" or "1se"); grids are descending, so ties and the 1-SE rule go to the larger lambda."""
+    mean = scores.mean(axis=2)
+    best_sigma, best_lam = np.unravel_index(int(np.argmax(mean)), mean.shape)  # first max: largest lambda
+    if lambda_rule == "1se":
+        folds = scores.shape[2]
+        se = scores[best_sigma, best_lam].std(ddof=1) / np.sqrt(folds) if folds > 1 else 0.0
+        best_lam = int(np.flatnonzero(mean[best_sigma] >= mean[best_sigma, best_lam] - se)[0])
+    return int(best_sigma), int(best_lam)

@@ -141,7 +141,7 @@ class MajorizeMinimize:
             h = system.matvec(flat) - (base.grad.reshape(-1) - base.grad_intercept * mu)
             inner_tol = max(admm_tol, min(_INNER_TOL_CAP, 0.1 * base.kkt))
             at_base = subproblem_objective(system, h, lam, penalty, base.coef)
-            coef, accepted = base.coef, False
+            coef = base.coef
             while True:
                 step = admm_solve(system, h, lam, penalty, coef, state["dual"], state["eta"], self.max_admm_iter,
                                   inner_tol, self.accelerate)

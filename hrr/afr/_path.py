@@ -120,6 +120,15 @@ def correntropy_sam_path(
     >>> [int((abs(c).sum(axis=1) > 0).sum()) for c in coefs][0]  # at lambda_max: no feature
     0
     """
+    grid, results = path_results(X, y, lams=lams, n_lams=n_lams, eps=eps, **params)
+    coefs = np.stack([r.coef.detach().cpu().to(torch.float64).numpy() for r in results])
+    return grid, coefs, np.array([r.intercept for r in results])
+
+
+def path_results(X: ArrayLike, y: ArrayLike, *, lams: ArrayLike | None = None, n_lams: int = 20, eps: float = 1e-3,
+                 screening: bool = False, **params: Any) -> tuple[NDArray[np.float64], list[SolverResult]]:
+    """:func:`correntropy_sam_path`'s validation and fits, returning (grid, solver results with step counts);
+    ``screening`` as in :func:`solve_path` (the benchmarks time both variants through this one routine)."""
     from hrr.afr._estimator import CorrentropySAM
 
     if "lam" in params:
@@ -140,6 +149,4 @@ def correntropy_sam_path(
     datafit, penalty = CLoss(float(model.sigma)), model._penalty()
     lam_max, intercept0 = problem.null_model(datafit, penalty)
     grid = lambda_grid(lam_max, int(n_lams), float(eps)) if lams is None else check_lams(lams)
-    results = solve_path(problem, datafit, penalty, make_solver(model), grid, intercept0)
-    coefs = np.stack([r.coef.detach().cpu().to(torch.float64).numpy() for r in results])
-    return grid, coefs, np.array([r.intercept for r in results])
+    return grid, solve_path(problem, datafit, penalty, make_solver(model), grid, intercept0, screening=screening)
