@@ -44,7 +44,12 @@ Methods (each fitted on the same training rows; nothing is tuned on the test or 
    is compiled once on a tiny fit before anything is timed.
 3. ours: ``CorrentropySAMCV(device="cpu")`` with all other parameters at their defaults (20 lambdas down to
    1e-3 lambda_max, 5 folds, the "min" rule, roc_auc scoring, n_basis=5, sigma=1.5, solver="auto" (majorise-
-   minimise at this sigma), sigmoid probabilities cross-fitted over 5 folds).
+   minimise at this sigma), the probability map fitted on the out-of-fold decisions of the 5 folds).
+   Every probability map (``calibration="sigmoid"``, ``"sigmoid-flip"``, ``"isotonic"``) is also refitted on the
+   same model's out-of-fold decisions (``oof_decision_``) and scored on the noisy held-out rows, so the maps
+   are compared on one model, side by side. Each ECE comes with its sampling floor: the mean ECE of the same
+   probabilities against 200 label sets drawn from them (a perfectly calibrated model with these predictions
+   scores that on a set of this size).
 
 Per (dataset, noise): clean test accuracy (mean +- sd over seeds), the paired difference CSAMCV - LR with a 95 %
 t-interval over seeds ("no difference" when it contains 0), ECE (noisy held-out and clean test), the support of
@@ -58,7 +63,9 @@ over all datasets of the run and, separately, over the synthetic designs only.
 Run: python benchmarks/bench_afr_accuracy.py [--quick] [--seeds 5] [--designs a b c d e]
      [--noises clean flip20 flip30 far10] [--threads 2] [--jobs 1]
 
-``--calibration isotonic`` makes ours ``CorrentropySAMCV(calibration="isotonic")``. ``--support-diagnostics`` adds
+``--calibration KIND`` makes ours ``CorrentropySAMCV(calibration=KIND)``. ``--with-1se`` fits
+``CorrentropySAMCV(lambda_rule="1se")`` as well, beside the default, and reports its accuracy, ECE and support.
+``--support-diagnostics`` adds
 three columns to the support table of the synthetic designs: how many of the 4 informative features the chosen
 model has, the support at the 1-SE lambda of the same CV scores, and whether ANY lambda of the CV grid selects
 features 0-3 with at most 6 others (an oracle that looks at the true support: it says whether the path contains
@@ -74,6 +81,7 @@ thread, with the other worker competing for memory bandwidth.
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 import warnings
 from collections.abc import Callable
@@ -89,6 +97,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler
 
 from hrr.afr import CorrentropySAMCV, correntropy_sam_path, expected_calibration_error
+from hrr.afr._calibration import CALIBRATIONS, ProbabilityMap
 from hrr.afr._cv import choose_lambda
 from hrr.datasets import make_additive_classification
 
@@ -125,8 +134,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sigmas", type=float, nargs="+", default=None,
                         help="CorrentropySAMCV(sigmas=...): sigma chosen by CV too (default: sigma=1.5 fixed)")
     parser.add_argument("--no-skglm", dest="skglm", action="store_false", help="skip the skglm peer")
-    parser.add_argument("--calibration", choices=["sigmoid", "isotonic"], default="sigmoid",
-                        help="CorrentropySAMCV(calibration=...)")
+    parser.add_argument("--calibration", choices=list(CALIBRATIONS), default=None,
+                        help="CorrentropySAMCV(calibration=...) (default: the estimator's default)")
+    parser.add_argument("--calibration-floor-draws", type=int, default=200,
+                        help="label draws for the ECE sampling floor (0: skip the floor column)")
+    parser.add_argument("--with-1se", action="store_true",
+                        help='also fit CorrentropySAMCV(lambda_rule="1se") beside the default, side by side')
     parser.add_argument("--support-diagnostics", action="store_true",
                         help="synthetic designs: also the support at the 1-SE lambda and the best on the CV path")
     parser.add_argument(
@@ -300,11 +313,21 @@ def path_supports(ours: CorrentropySAMCV, X: np.ndarray, y: np.ndarray) -> dict:
     _, coefs, _ = correntropy_sam_path(X, y, lams=ours.lams_, sigma=float(ours.sigmas_[sigma]), device="cpu")
     supports = [np.flatnonzero(np.any(c != 0, axis=1)) for c in coefs]
     return {
-        "support_1se": support_ok(supports[one_se]),
-        "nsel_1se": len(supports[one_se]),
+        "support_path_1se": support_ok(supports[one_se]),
+        "nsel_path_1se": len(supports[one_se]),
         "support_oracle": any(support_ok(sup) for sup in supports),
         "informative_at_choice": len(set(INFORMATIVE) & set(np.asarray(ours.selected_features_).tolist())),
     }
+
+
+def ece_floor(prob: np.ndarray, draws: int, seed: int) -> float:
+    """Mean ECE of these probabilities against labels drawn FROM them: what a perfectly calibrated model with the
+    same predictions scores on a held-out set of this size (binning and sampling noise alone)."""
+    if draws < 1:
+        return float("nan")
+    rng = np.random.default_rng([seed, 7])
+    return float(np.mean([expected_calibration_error((rng.random(prob.shape) < prob).astype(float), prob)
+                          for _ in range(draws)]))
 
 
 def timed_fit(estimator, X, y) -> tuple[object, float, list[str]]:
@@ -334,13 +357,28 @@ def run_one(args: argparse.Namespace, key: str, seed: int, noise: str, split: di
         res["bayes"] = float(((split["test"][2] > 0).astype(int) == yte).mean())
 
     lr, t_lr, w_lr = timed_fit(lr_pipeline(args), Xtr, ytr)
-    ours, t_ours, w_ours = timed_fit(
-        CorrentropySAMCV(sigmas=args.sigmas, calibration=args.calibration, device="cpu"), Xtr, ytr
-    )
+    calibration = {} if args.calibration is None else {"calibration": args.calibration}
+    ours, t_ours, w_ours = timed_fit(CorrentropySAMCV(sigmas=args.sigmas, device="cpu", **calibration), Xtr, ytr)
+    # Every map refitted on the same out-of-fold decisions: the maps compared side by side on one model.
+    decision_held = ours.decision_function(Xho)
+    for kind in CALIBRATIONS:
+        prob = ProbabilityMap.fit(kind, ours.oof_decision_, np.where(ytr == 1, 1.0, -1.0)).positive(decision_held)
+        res[f"ece_map_{kind}"] = expected_calibration_error(yho, prob)
+        res[f"ece_floor_map_{kind}"] = ece_floor(prob, args.calibration_floor_draws, seed)
     if args.support_diagnostics and DESIGNS[key]["kind"] == "synthetic":
         res.update(path_supports(ours, Xtr, ytr))
     fitted = [("lr", lr, t_lr, w_lr), ("ours", ours, t_ours, w_ours)]
     selections = [("ours", np.asarray(ours.selected_features_))]
+    probabilistic = [("lr", lr), ("ours", ours)]
+    if args.with_1se:
+        ours1se, t_1se, w_1se = timed_fit(
+            CorrentropySAMCV(sigmas=args.sigmas, lambda_rule="1se", device="cpu", **calibration),
+            Xtr, ytr,
+        )
+        fitted.append(("1se", ours1se, t_1se, w_1se))
+        selections.append(("1se", np.asarray(ours1se.selected_features_)))
+        probabilistic.append(("1se", ours1se))
+        res["lam_1se"] = float(ours1se.lam_)
     if args.skglm:
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
@@ -353,9 +391,10 @@ def run_one(args: argparse.Namespace, key: str, seed: int, noise: str, split: di
         res[f"acc_{name}"] = float((model.predict(Xte) == yte).mean())
         res[f"t_{name}"] = seconds
         res["warnings"].update(f"{name}: {w}" for w in caught)
-    for name, model in (("lr", lr), ("ours", ours)):
+    for name, model in probabilistic:
         p_held, p_test = model.predict_proba(Xho)[:, 1], model.predict_proba(Xte)[:, 1]
         res[f"ece_noisy_{name}"] = expected_calibration_error(yho, p_held)
+        res[f"ece_floor_{name}"] = ece_floor(p_held, args.calibration_floor_draws, seed)
         res[f"ece_clean_{name}"] = expected_calibration_error(yte, p_test)
         res[f"brier_noisy_{name}"] = brier_score_loss(yho, p_held)
         res[f"brier_clean_{name}"] = brier_score_loss(yte, p_test)
@@ -504,17 +543,25 @@ def main() -> None:
                     fmt_acc(col(rows, "acc_ours")),
                     fmt_diff(col(rows, "acc_ours") - col(rows, "acc_lr")),
                     skglm(lambda: fmt_diff(col(rows, "acc_ours") - col(rows, "acc_sk"))),
+                    *(
+                        [fmt_acc(col(rows, "acc_1se")), fmt_diff(col(rows, "acc_1se") - col(rows, "acc_ours"))]
+                        if args.with_1se
+                        else []
+                    ),
                 ]
             )
             cal_rows.append(
                 [
                     *label,
                     fmt_mean_sd(col(rows, "ece_noisy_ours")),
+                    fmt_mean_sd(col(rows, "ece_floor_ours")),
                     fmt_mean_sd(col(rows, "ece_noisy_lr")),
                     fmt_mean_sd(col(rows, "brier_noisy_ours")),
                     fmt_mean_sd(col(rows, "brier_noisy_lr")),
                     fmt_mean_sd(col(rows, "ece_clean_ours")),
                     fmt_mean_sd(col(rows, "ece_clean_lr")),
+                    *([fmt_mean_sd(col(rows, "ece_noisy_1se"))] if args.with_1se else []),
+                    *(fmt_mean_sd(col(rows, f"ece_map_{kind}")) for kind in CALIBRATIONS),
                 ]
             )
             if synthetic:
@@ -526,9 +573,15 @@ def main() -> None:
                         skglm(lambda: f"{col(rows, 'support_sk').mean():.0%}"),
                         skglm(lambda: f"{col(rows, 'nsel_sk').mean():.1f}"),
                         *(
+                            [f"{col(rows, 'support_1se').mean():.0%} ({col(rows, 'nsel_1se').mean():.1f})"]
+                            if args.with_1se
+                            else []
+                        ),
+                        *(
                             [
                                 f"{col(rows, 'informative_at_choice').mean():.1f}",
-                                f"{col(rows, 'support_1se').mean():.0%} ({col(rows, 'nsel_1se').mean():.1f})",
+                                f"{col(rows, 'support_path_1se').mean():.0%} "
+                                f"({col(rows, 'nsel_path_1se').mean():.1f})",
                                 f"{col(rows, 'support_oracle').mean():.0%}",
                             ]
                             if args.support_diagnostics
@@ -567,6 +620,7 @@ def main() -> None:
                 "CSAMCV (ours)",
                 "CSAMCV − LR",
                 "CSAMCV − skglm",
+                *(['CSAMCV lambda_rule="1se"', "1-SE − min (CSAMCV)"] if args.with_1se else []),
             ],
             acc_rows,
         )
@@ -575,7 +629,10 @@ def main() -> None:
     emit("### Calibration: ECE of predict_proba (10 bins) and the Brier score, mean ± sd over seeds\n")
     emit(
         '"noisy held-out": labels carry the training noise (the target of calibration); "clean test": the clean '
-        "test labels (a model calibrated to noisy labels is under-confident there by construction).\n"
+        "test labels (a model calibrated to noisy labels is under-confident there by construction). "
+        f'"ECE floor": the mean ECE over {args.calibration_floor_draws} label sets drawn from CSAMCV\'s own held-out '
+        "probabilities, i.e. what a perfectly calibrated model with the same predictions would score on a held-out "
+        "set of this size; an ECE at this floor is as small as the set can show.\n"
     )
     emit(
         markdown_table(
@@ -583,11 +640,14 @@ def main() -> None:
                 "dataset",
                 "training noise",
                 "ECE CSAMCV, noisy held-out",
+                "ECE floor: CSAMCV's probabilities, labels drawn from them",
                 "ECE LR, noisy held-out",
                 "Brier CSAMCV, noisy held-out",
                 "Brier LR, noisy held-out",
                 "ECE CSAMCV, clean test",
                 "ECE LR, clean test",
+                *(["ECE CSAMCV 1-SE, noisy held-out"] if args.with_1se else []),
+                *(f'ECE CSAMCV with calibration="{kind}", noisy held-out' for kind in CALIBRATIONS),
             ],
             cal_rows,
         )
@@ -607,6 +667,7 @@ def main() -> None:
                     "CSAMCV selected",
                     "skglm support ok",
                     "skglm selected",
+                    *(['CSAMCV lambda_rule="1se": support ok (selected)'] if args.with_1se else []),
                     *(
                         [
                             "CSAMCV: informative of 4 selected",
@@ -647,22 +708,23 @@ def main() -> None:
     # ------------------------------------------------------------------------------------------------ targets
     synthetic_keys = [k for k in args.designs if DESIGNS[k]["kind"] == "synthetic"]
 
-    def averaged_diff(noise: str, keys: list[str]) -> np.ndarray | None:
-        """Per seed: the mean over ``keys`` of CSAMCV - LR (clean test accuracy)."""
+    def averaged_diff(noise: str, keys: list[str], name: str) -> np.ndarray | None:
+        """Per seed: the mean over ``keys`` of CSAMCV (variant ``name``) - LR (clean test accuracy)."""
         if noise not in args.noises or not keys:
             return None
-        per_key = [col(cell(k, noise), "acc_ours") - col(cell(k, noise), "acc_lr") for k in keys]
+        per_key = [col(cell(k, noise), f"acc_{name}") - col(cell(k, noise), "acc_lr") for k in keys]
         return np.mean(per_key, axis=0)
 
+    variants = [("ours", "CSAMCV"), *([("1se", 'CSAMCV lambda_rule="1se"')] if args.with_1se else [])]
     target_rows = []
-    for tag, noise, bound in (
-        ("(i) 20 % random flips: CSAMCV − LR >= +2 points", "flip20", TARGET_FLIP20),
-        ("(ii) 10 % far-from-boundary flips: CSAMCV − LR >= +5 points", "far10", TARGET_FAR10),
-        ("(iii) clean labels: CSAMCV − LR >= −1 point", "clean", TARGET_CLEAN),
-    ):
+    for (name, who), (tag, noise, bound) in itertools.product(variants, (
+        ("(i) 20 % random flips: {} − LR >= +2 points", "flip20", TARGET_FLIP20),
+        ("(ii) 10 % far-from-boundary flips: {} − LR >= +5 points", "far10", TARGET_FAR10),
+        ("(iii) clean labels: {} − LR >= −1 point", "clean", TARGET_CLEAN),
+    )):
         for scope, keys in (("all datasets", list(args.designs)), ("synthetic designs", synthetic_keys)):
-            values = averaged_diff(noise, keys)
-            what = f"{tag}, mean over {scope} ({', '.join(keys)})"
+            values = averaged_diff(noise, keys, name)
+            what = f"{tag.format(who)}, mean over {scope} ({', '.join(keys)})"
             if values is None:
                 target_rows.append([what, "not run", "-"])
                 continue
@@ -672,33 +734,40 @@ def main() -> None:
                 verdict += "; no difference from LR (interval contains 0)"
             target_rows.append([what, fmt_diff(values), verdict])
     if "a" in args.designs:
-        for noise in args.noises:
+        for (name, who), noise in itertools.product(variants, args.noises):
             rows = cell("a", noise)
-            share = col(rows, "support_ours").mean()
+            share = col(rows, f"support_{name}").mean()
             target_rows.append(
                 [
-                    f"(iv) design (a), {noise}: 0-3 selected with <= {MAX_OTHERS} others in >= 80 % of seeds",
-                    f"{share:.0%} of {len(rows)} seeds (mean selected {col(rows, 'nsel_ours').mean():.1f})",
+                    f"(iv) {who}, design (a), {noise}: 0-3 selected with <= {MAX_OTHERS} others in >= 80 % of "
+                    "seeds",
+                    f"{share:.0%} of {len(rows)} seeds (mean selected {col(rows, f'nsel_{name}').mean():.1f})",
                     "MET" if share >= TARGET_SUPPORT else "NOT MET",
                 ]
             )
     else:
         target_rows.append(["(iv) design (a) support", "not run", "-"])
-    ece_cells = [
-        (k, n, col(cell(k, n), "ece_noisy_ours").mean(), col(cell(k, n), "ece_noisy_lr").mean())
-        for k in args.designs
-        for n in args.noises
-    ]
-    worst = max(ece_cells, key=lambda c: c[2])
-    met = sum(c[2] <= TARGET_ECE for c in ece_cells)
-    target_rows.append(
-        [
-            "(v) ECE <= 0.05 on held-out noisy data (CSAMCV, mean over seeds, worst dataset × noise)",
-            f"worst {worst[2]:.3f} ({worst[0]}, {worst[1]}; LR there {worst[3]:.3f}); mean over all "
-            f"{np.mean([c[2] for c in ece_cells]):.3f}; {met}/{len(ece_cells)} cells <= 0.05",
-            "MET" if worst[2] <= TARGET_ECE else "NOT MET",
+    for kind in CALIBRATIONS:
+        ece_cells = [
+            (k, n, col(cell(k, n), f"ece_map_{kind}").mean(), col(cell(k, n), "ece_noisy_lr").mean(),
+             col(cell(k, n), f"ece_floor_map_{kind}").mean())
+            for k in args.designs
+            for n in args.noises
         ]
-    )
+        worst = max(ece_cells, key=lambda c: c[2])
+        met = sum(c[2] <= TARGET_ECE for c in ece_cells)
+        above_floor = max(ece_cells, key=lambda c: c[2] - c[4])
+        target_rows.append(
+            [
+                f'(v) ECE <= 0.05 on held-out noisy data (CSAMCV with calibration="{kind}", mean over seeds, '
+                "worst dataset × noise)",
+                f"worst {worst[2]:.3f} ({worst[0]}, {worst[1]}; LR there {worst[3]:.3f}; floor there "
+                f"{worst[4]:.3f}); mean over all {np.mean([c[2] for c in ece_cells]):.3f}; {met}/{len(ece_cells)} "
+                f"cells <= 0.05; largest excess over the floor {above_floor[2] - above_floor[4]:+.3f} "
+                f"({above_floor[0]}, {above_floor[1]})",
+                "MET" if worst[2] <= TARGET_ECE else "NOT MET",
+            ]
+        )
     emit("### Targets (issue 14)\n")
     emit(
         "Differences in points, mean over seeds of the per-seed average over the datasets, with a 95 % t-interval "

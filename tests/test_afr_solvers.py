@@ -176,6 +176,55 @@ def test_probabilities_match_a_known_conditional_probability() -> None:
         assert np.mean(np.abs(prob - p_test)) < sharpness
 
 
+@pytest.mark.parametrize("rho", [0.0, 0.15, 0.3])
+def test_sigmoid_flip_map_recovers_a_known_flip_rate(rho: float) -> None:
+    # P(y = 1 | f) = rho + (1 - 2 rho) sigmoid(2 f) exactly: maximum likelihood recovers (a, rho).
+    from hrr.afr._calibration import ProbabilityMap
+
+    rng = np.random.default_rng(1)
+    f = rng.uniform(-4, 4, size=40_000)
+    truth = rho + (1 - 2 * rho) / (1 + np.exp(-2 * f))
+    y_pm = np.where(rng.random(f.size) < truth, 1.0, -1.0)
+    fitted = ProbabilityMap.fit("sigmoid-flip", f, y_pm)
+    assert fitted.flip_rate == pytest.approx(rho, abs=0.015)
+    assert fitted.slope == pytest.approx(2.0, rel=0.1 / (1 - 2 * rho))  # the signal shrinks by 1 - 2 rho
+    grid = np.linspace(-5, 5, 101)
+    prob = fitted.positive(grid)
+    assert np.all(np.diff(prob) > 0) and prob[50] == pytest.approx(0.5)  # ranks kept; P = 1/2 at f = 0
+    platt = ProbabilityMap.fit("sigmoid", f, y_pm)
+    # Platt's map must reach 0 and 1 in the tails, so under flips it misses the plateaus the flip map fits.
+    tail = np.abs(f) > 3
+    flip_err = np.abs(fitted.positive(f[tail]) - truth[tail]).mean()
+    platt_err = np.abs(platt.positive(f[tail]) - truth[tail]).mean()
+    assert flip_err < 0.01 and (rho == 0.0 or platt_err > 3 * flip_err)
+    log_p = fitted.log_proba(grid)
+    np.testing.assert_allclose(np.exp(log_p[:, 1]), prob, rtol=1e-12)
+    assert np.all(np.isfinite(log_p))
+
+
+def test_sigmoid_flip_map_survives_save_and_load(tmp_path) -> None:
+    X, y = make_additive_classification(300, 5, flip=0.2, random_state=0)
+    model = CorrentropySAM(lam=0.01, calibration="sigmoid-flip", device="cpu").fit(X, y)
+    assert 0.0 <= model.probability_map_.flip_rate <= 0.49
+    model.save(tmp_path / "m.safetensors")
+    loaded = CorrentropySAM.load(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert loaded.probability_map_.flip_rate == model.probability_map_.flip_rate
+    assert np.array_equal(model.predict(X), model.predict_proba(X)[:, 1] > 0.5)
+
+
+def test_cv_keeps_the_out_of_fold_decisions_its_map_was_fitted_on() -> None:
+    from hrr.afr._calibration import ProbabilityMap
+
+    X, y = make_additive_classification(200, 5, flip=0.1, random_state=3)
+    cv = CorrentropySAMCV(lams=4, cv=3, device="cpu").fit(X, y)
+    assert cv.oof_decision_.shape == (200,)
+    refit = ProbabilityMap.fit(cv.calibration, cv.oof_decision_, np.where(y == cv.classes_[1], 1.0, -1.0))
+    np.testing.assert_allclose(refit.positive(cv.decision_function(X)), cv.predict_proba(X)[:, 1])
+    # Out of fold: not the final model's in-sample decisions.
+    assert not np.allclose(cv.oof_decision_, cv.decision_function(X))
+
+
 def test_a_model_at_chance_does_not_print_certainties() -> None:
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(150, 40)), rng.integers(0, 2, 150)  # labels independent of X

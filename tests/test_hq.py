@@ -53,14 +53,23 @@ def test_objective_path_is_monotone_non_increasing(seed, sigma, lam, penalty, in
     assert path[-1] == pytest.approx(_objective(model, X, y), rel=1e-8, abs=1e-10)
 
 
-def test_init_zeros_starts_from_the_least_squares_step() -> None:
-    # f = 0 gives equal weights exp(-1/sigma^2): the first objective is exactly l_sigma(y, 0) = 1.
+@pytest.mark.parametrize("solver", ["hq-admm", "mm"])
+@pytest.mark.parametrize("sigma", [0.8, 1.5])
+def test_init_zeros_starts_from_the_null_model(solver: str, sigma: float) -> None:
+    # The first iterate is theta = 0 with the null model's intercept, so the first objective is the null
+    # model's loss, and at lam >= lambda_max_ (where that point is optimal) nothing is selected, even for a
+    # non-convex C-loss (sigma < sqrt(2)); from b = 0 the HQ solver used to select features there.
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(80, 3))
-    y = (X[:, 0] > 0).astype(int)
-    model = CorrentropySAM(device="cpu", solver="hq-admm", calibration_cv=None).fit(X, y)
-    assert model.objective_path_[0] == pytest.approx(1.0)
-    assert model.objective_path_[-1] < 0.5
+    X = rng.normal(size=(120, 3))
+    y = (X[:, 0] + 0.8 * rng.normal(size=120) > 0.7).astype(int)  # unbalanced: the null intercept is not 0
+    kwargs = {"device": "cpu", "solver": solver, "sigma": sigma, "calibration_cv": None}
+    probe = CorrentropySAM(lam=1.0, **kwargs).fit(X, y)
+    with pytest.warns(UserWarning, match="[Nn]o feature"):
+        null = CorrentropySAM(lam=1.001 * probe.lambda_max_, **kwargs).fit(X, y)
+    assert not np.any(null.coef_)
+    fitted = CorrentropySAM(lam=0.01 * probe.lambda_max_, **kwargs).fit(X, y)
+    assert fitted.objective_path_[0] == pytest.approx(null.objective_path_[-1], rel=1e-12)
+    assert fitted.objective_path_[-1] < fitted.objective_path_[0]
 
 
 def test_uniform_init_does_not_produce_nan_when_weights_underflow() -> None:

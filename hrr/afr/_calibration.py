@@ -6,10 +6,17 @@ it is at chance on new data. The estimators therefore fit it out of sample, on c
 training sample scored by a model that did not see it), as scikit-learn's ``CalibratedClassifierCV(ensemble=False)``
 does, and keep one map for the final model.
 
-Two maps:
+Three maps:
 
 * ``"sigmoid"``: P = sigmoid(a f), Platt scaling through the origin. It keeps P = 1/2 exactly at f = 0, so
   ``predict`` (f > 0) and ``predict_proba`` never disagree. A model at chance gets a ~ 0: probabilities near 1/2.
+* ``"sigmoid-flip"``: P = rho + (1 - 2 rho) sigmoid(a f), rho in [0, 0.49]: the noisy-label posterior when a
+  fraction rho of the labels is flipped at random (P(noisy = 1 | x) = rho + (1 - 2 rho) P(clean = 1 | x);
+  Bootkrajang & Kaban 2012, robust logistic regression). Platt's sigmoid must tend to 0 and 1 for large |f|,
+  so under label noise it has to compromise between the slope near the boundary and the plateaus at rho and
+  1 - rho; this map fits both. (a, rho) maximise the likelihood of the cross-fitted decisions. Like the sigmoid it
+  keeps P = 1/2 at f = 0 and is strictly increasing, so ``predict_proba`` ranks like ``decision_function``
+  (average precision and ROC AUC unchanged); rho = 0 is Platt scaling.
 * ``"isotonic"``: a non-decreasing step function of f (scikit-learn's ``IsotonicRegression``), more flexible and
   in need of more data; its 1/2 crossing may sit slightly off f = 0. Its values are kept in
   [1 / (n + 2), 1 - 1 / (n + 2)] for n calibration samples, so it never answers a certainty.
@@ -23,7 +30,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-CALIBRATIONS = ("sigmoid", "isotonic")
+CALIBRATIONS = ("sigmoid", "sigmoid-flip", "isotonic")
+_MAX_FLIP = 0.49  # < 1/2 keeps the map strictly increasing
 _MIN_SLOPE = 1e-6  # > 0 keeps P strictly increasing in f (ranks of predict_proba = ranks of decision_function)
 
 
@@ -49,28 +57,68 @@ def fit_sigmoid_slope(decision: NDArray[np.float64], y_pm: NDArray[np.float64]) 
     return a
 
 
+def _flip_nll(params: NDArray[np.float64], decision: NDArray[np.float64], y01: NDArray[np.float64]
+              ) -> tuple[float, NDArray[np.float64]]:
+    """Negative log-likelihood of P = rho + (1 - 2 rho) sigmoid(a f), and its gradient in (a, rho)."""
+    a, rho = params
+    s = 0.5 * (1.0 + np.tanh(0.5 * a * decision))
+    p = np.clip(rho + (1.0 - 2.0 * rho) * s, 1e-300, 1.0 - 1e-16)
+    nll = -np.sum(y01 * np.log(p) + (1.0 - y01) * np.log1p(-p))
+    dnll_dp = -(y01 / p - (1.0 - y01) / (1.0 - p))
+    grad_a = np.sum(dnll_dp * (1.0 - 2.0 * rho) * s * (1.0 - s) * decision)
+    grad_rho = np.sum(dnll_dp * (1.0 - 2.0 * s))
+    return float(nll), np.array([grad_a, grad_rho])
+
+
+def fit_sigmoid_flip(decision: NDArray[np.float64], y_pm: NDArray[np.float64]) -> tuple[float, float]:
+    """(a, rho) maximising the likelihood of P = rho + (1 - 2 rho) sigmoid(a f) (L-BFGS-B, bounded).
+
+    Started from Platt's slope with rho = 0 and from 2x that slope with rho = 0.1 (the likelihood need not be
+    concave in (a, rho)); the better optimum wins. a stays in [1e-6, 1e3], rho in [0, 0.49].
+    """
+    from scipy.optimize import minimize
+
+    y01 = (np.asarray(y_pm) > 0).astype(np.float64)
+    decision = np.asarray(decision, dtype=np.float64)
+    platt = fit_sigmoid_slope(decision, y_pm)
+    best = None
+    for start in ((platt, 0.0), (min(2.0 * platt, 1e3), 0.1)):
+        out = minimize(_flip_nll, np.array(start), args=(decision, y01), jac=True, method="L-BFGS-B",
+                       bounds=[(_MIN_SLOPE, 1e3), (0.0, _MAX_FLIP)])
+        if best is None or out.fun < best.fun:
+            best = out
+    assert best is not None
+    return float(best.x[0]), float(best.x[1])
+
+
 class ProbabilityMap:
     """A fitted map f -> P(classes_[1]); see the module docstring.
 
     Attributes
     ----------
-    kind : {"sigmoid", "isotonic"}
+    kind : {"sigmoid", "sigmoid-flip", "isotonic"}
     slope : float
-        a of the sigmoid map (the isotonic map keeps the in-sample slope here, for ``predict_log_proba``).
+        a of the sigmoid maps (the isotonic map keeps Platt's slope here).
+    flip_rate : float
+        rho of the ``"sigmoid-flip"`` map (0 for the others).
     thresholds_x, thresholds_y : ndarray
         The isotonic map's knots (empty for the sigmoid map); linear interpolation between them, constant outside.
     """
 
     def __init__(self, kind: str, slope: float, thresholds_x: NDArray[np.float64] | None = None,
-                 thresholds_y: NDArray[np.float64] | None = None) -> None:
+                 thresholds_y: NDArray[np.float64] | None = None, flip_rate: float = 0.0) -> None:
         self.kind = kind
         self.slope = float(slope)
+        self.flip_rate = float(flip_rate)
         self.thresholds_x = np.empty(0) if thresholds_x is None else np.asarray(thresholds_x, dtype=np.float64)
         self.thresholds_y = np.empty(0) if thresholds_y is None else np.asarray(thresholds_y, dtype=np.float64)
 
     @classmethod
     def fit(cls, kind: str, decision: NDArray[np.float64], y_pm: NDArray[np.float64]) -> ProbabilityMap:
         """Fit the map on (decision values, labels as -1 / +1)."""
+        if kind == "sigmoid-flip":
+            slope, flip_rate = fit_sigmoid_flip(decision, y_pm)
+            return cls(kind, slope, flip_rate=flip_rate)
         slope = fit_sigmoid_slope(decision, y_pm)
         if kind == "sigmoid":
             return cls(kind, slope)
@@ -86,11 +134,12 @@ class ProbabilityMap:
         """P(classes_[1]) for each decision value."""
         if self.kind == "isotonic":
             return np.interp(decision, self.thresholds_x, self.thresholds_y)
-        return 0.5 * (1.0 + np.tanh(0.5 * self.slope * decision))
+        sigmoid = 0.5 * (1.0 + np.tanh(0.5 * self.slope * decision))
+        return self.flip_rate + (1.0 - 2.0 * self.flip_rate) * sigmoid
 
     def log_proba(self, decision: NDArray[np.float64]) -> NDArray[np.float64]:
         """(n, 2) log-probabilities, computed stably for the sigmoid map."""
-        if self.kind == "isotonic":
+        if self.kind == "isotonic" or self.flip_rate > 0.0:  # probabilities bounded away from 0 and 1
             positive = self.positive(decision)
             return np.log(np.column_stack([1.0 - positive, positive]))
         scaled = self.slope * decision

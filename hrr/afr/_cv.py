@@ -106,6 +106,10 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
     n_selected_ : ndarray of shape (n_sigmas, n_lams)
         Features selected on the full data along the chosen sigma's path, down to ``lam_`` (the final path stops
         there: -1 below it, and for the other sigmas).
+    oof_decision_ : ndarray of shape (n_samples,)
+        Out-of-fold decision values at the chosen point: each training row scored by the fold model that did not
+        see it. The probability map is fitted on them; they also let you compare other maps (or your own)
+        without refitting the model.
     estimator_ : CorrentropySAM
         The final model (``save`` writes it; ``CorrentropySAM.load`` reads it back).
     classes_, coef_, intercept_, lambda_max_, probability_map_, proba_scale_, n_features_in_, feature_names_in_
@@ -299,6 +303,7 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
                           f"lambda_rule={self.lambda_rule!r}): no feature is selected and the model predicts one "
                           "class everywhere", UserWarning, stacklevel=3)
         final.probability_map_ = ProbabilityMap.fit(self.calibration, held_out, y_pm)
+        self.oof_decision_ = held_out
         final.proba_scale_ = final.probability_map_.slope
         self.estimator_ = final
         self.classes_ = classes

@@ -27,7 +27,7 @@ from hrr.afr._calibration import ProbabilityMap, fit_probability_map
 from hrr.afr._closs import CLoss
 from hrr.afr._design import AdditiveDesign, auto_chunk_rows
 from hrr.afr._explain import AdditiveExplanation
-from hrr.afr._params import BinaryClassifier, check_params, make_solver, resolve_solver
+from hrr.afr._params import BinaryClassifier, check_params, make_solver
 from hrr.afr._penalties import PENALTIES, GroupL2Penalty, L1Penalty
 from hrr.afr._persistence import load_model, save_model
 from hrr.afr._problem import Problem, as_tensor, binary_target
@@ -114,9 +114,12 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         Working precision of the solver.
     chunk_size : int or None, default=None
         Rows per chunk when accumulating the weighted Gram matrix; None picks ~8 MiB chunks.
-    calibration : {"sigmoid", "isotonic"}, default="sigmoid"
+    calibration : {"sigmoid", "sigmoid-flip", "isotonic"}, default="sigmoid"
         The map from the decision value to ``predict_proba``: Platt scaling through the origin (keeps
-        P = 1/2 at f = 0, so ``predict`` and ``predict_proba`` agree) or isotonic regression.
+        P = 1/2 at f = 0, so ``predict`` and ``predict_proba`` agree), the same with plateaus at rho and 1 - rho
+        for labels flipped at rate rho (fitted; also keeps P = 1/2 at f = 0), or isotonic regression (a step
+        function: ties in ``predict_proba``, and its 1/2 crossing may sit off f = 0). See
+        :mod:`hrr.afr._calibration`.
     calibration_cv : int or None, default=5
         Fit that map out of sample, on cross-fitted decision values of ``calibration_cv`` stratified folds
         (each fold one more fit, without shuffling), as ``CalibratedClassifierCV(ensemble=False)`` does; a model
@@ -270,7 +273,9 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
             coef0 = torch.rand(design.n_features, self.n_basis, generator=generator,
                                dtype=torch.float64).to(device, dtype)
             return coef0, 0.0
-        return coef0, (null_intercept if resolve_solver(self) == "mm" else 0.0)
+        # Both solvers start from the null model's intercept: at lam >= lambda_max_ that point is optimal, while
+        # from b = 0 a non-convex C-loss (sigma < sqrt(2)) could select features there.
+        return coef0, null_intercept
 
     def _warn_convergence(self, result: SolverResult) -> None:
         solver = make_solver(self)
@@ -386,6 +391,6 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
 
 
     def _load_probability_map(self, kind: str, thresholds_x: NDArray[np.float64],
-                              thresholds_y: NDArray[np.float64]) -> None:
+                              thresholds_y: NDArray[np.float64], flip_rate: float = 0.0) -> None:
         """Restore the map written by :meth:`save` (used by the persistence module)."""
-        self.probability_map_ = ProbabilityMap(kind, self.proba_scale_, thresholds_x, thresholds_y)
+        self.probability_map_ = ProbabilityMap(kind, self.proba_scale_, thresholds_x, thresholds_y, flip_rate)

@@ -39,6 +39,7 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> None:
         "intercept": model.intercept_,
         "proba_scale": model.proba_scale_,
         "calibration": model.probability_map_.kind,
+        "flip_rate": model.probability_map_.flip_rate,
         "lambda_max": model.lambda_max_,
         "n_iter": model.n_iter_,
         "n_admm_iter": model.n_admm_iter_,
@@ -89,7 +90,7 @@ def load_model(cls: type, path: str | os.PathLike[str], device: str | None = Non
     model.lambda_max_ = float(meta.get("lambda_max", "nan"))
     empty = np.empty(0)  # files of format 1 written before the isotonic map: a sigmoid map
     model._load_probability_map(meta.get("calibration", "sigmoid"), arrays.get("calibration_x", empty),
-                                arrays.get("calibration_y", empty))
+                                arrays.get("calibration_y", empty), float(meta.get("flip_rate", 0.0)))
     model.n_iter_ = int(meta["n_iter"])
     model.n_admm_iter_ = int(meta["n_admm_iter"])
     model.n_features_in_ = int(meta["n_features_in"])
