@@ -43,8 +43,8 @@ Methods (each fitted on the same training rows; nothing is tuned on the test or 
    splines of a two-valued digits pixel in some folds) are dropped: they make GroupProxNewton fail with NaNs. numba
    is compiled once on a tiny fit before anything is timed.
 3. ours: ``CorrentropySAMCV(device="cpu")`` with all other parameters at their defaults (20 lambdas down to
-   1e-3 lambda_max, 5 folds, the "min" rule, roc_auc scoring, n_basis=5, sigma=1.5, solver="auto" (majorise-
-   minimise at this sigma), the probability map fitted on the out-of-fold decisions of the 5 folds).
+   1e-3 lambda_max, 5 folds, the "1se" rule, roc_auc scoring, n_basis=5, sigma=1.5, solver="auto" (majorise-
+   minimise at this sigma), the "sigmoid-flip" probability map fitted on the out-of-fold decisions of the 5 folds).
    Every probability map (``calibration="sigmoid"``, ``"sigmoid-flip"``, ``"isotonic"``) is also refitted on the
    same model's out-of-fold decisions (``oof_decision_``) and scored on the noisy held-out rows, so the maps
    are compared on one model, side by side. Each ECE comes with its sampling floor: the mean ECE of the same
@@ -63,8 +63,9 @@ over all datasets of the run and, separately, over the synthetic designs only.
 Run: python benchmarks/bench_afr_accuracy.py [--quick] [--seeds 5] [--designs a b c d e]
      [--noises clean flip20 flip30 far10] [--threads 2] [--jobs 1]
 
-``--calibration KIND`` makes ours ``CorrentropySAMCV(calibration=KIND)``. ``--with-1se`` fits
-``CorrentropySAMCV(lambda_rule="1se")`` as well, beside the default, and reports its accuracy, ECE and support.
+``--calibration KIND`` makes ours ``CorrentropySAMCV(calibration=KIND)`` and ``--lambda-rule RULE``
+``CorrentropySAMCV(lambda_rule=RULE)``. ``--compare-rule RULE`` fits ``CorrentropySAMCV(lambda_rule=RULE)`` as well,
+beside ours, and reports its accuracy, ECE and support.
 ``--support-diagnostics`` adds
 three columns to the support table of the synthetic designs: how many of the 4 informative features the chosen
 model has, the support at the 1-SE lambda of the same CV scores, and whether ANY lambda of the CV grid selects
@@ -138,8 +139,10 @@ def parse_args() -> argparse.Namespace:
                         help="CorrentropySAMCV(calibration=...) (default: the estimator's default)")
     parser.add_argument("--calibration-floor-draws", type=int, default=200,
                         help="label draws for the ECE sampling floor (0: skip the floor column)")
-    parser.add_argument("--with-1se", action="store_true",
-                        help='also fit CorrentropySAMCV(lambda_rule="1se") beside the default, side by side')
+    parser.add_argument("--lambda-rule", choices=["1se", "min"], default=None,
+                        help="CorrentropySAMCV(lambda_rule=...) of ours (default: the estimator's default)")
+    parser.add_argument("--compare-rule", choices=["1se", "min"], default=None,
+                        help="also fit CorrentropySAMCV(lambda_rule=RULE), side by side with ours")
     parser.add_argument("--support-diagnostics", action="store_true",
                         help="synthetic designs: also the support at the 1-SE lambda and the best on the CV path")
     parser.add_argument(
@@ -358,7 +361,9 @@ def run_one(args: argparse.Namespace, key: str, seed: int, noise: str, split: di
 
     lr, t_lr, w_lr = timed_fit(lr_pipeline(args), Xtr, ytr)
     calibration = {} if args.calibration is None else {"calibration": args.calibration}
-    ours, t_ours, w_ours = timed_fit(CorrentropySAMCV(sigmas=args.sigmas, device="cpu", **calibration), Xtr, ytr)
+    rule = {} if args.lambda_rule is None else {"lambda_rule": args.lambda_rule}
+    ours, t_ours, w_ours = timed_fit(CorrentropySAMCV(sigmas=args.sigmas, device="cpu", **calibration, **rule),
+                                     Xtr, ytr)
     # Every map refitted on the same out-of-fold decisions: the maps compared side by side on one model.
     decision_held = ours.decision_function(Xho)
     for kind in CALIBRATIONS:
@@ -370,15 +375,15 @@ def run_one(args: argparse.Namespace, key: str, seed: int, noise: str, split: di
     fitted = [("lr", lr, t_lr, w_lr), ("ours", ours, t_ours, w_ours)]
     selections = [("ours", np.asarray(ours.selected_features_))]
     probabilistic = [("lr", lr), ("ours", ours)]
-    if args.with_1se:
-        ours1se, t_1se, w_1se = timed_fit(
-            CorrentropySAMCV(sigmas=args.sigmas, lambda_rule="1se", device="cpu", **calibration),
+    if args.compare_rule:
+        other, t_other, w_other = timed_fit(
+            CorrentropySAMCV(sigmas=args.sigmas, lambda_rule=args.compare_rule, device="cpu", **calibration),
             Xtr, ytr,
         )
-        fitted.append(("1se", ours1se, t_1se, w_1se))
-        selections.append(("1se", np.asarray(ours1se.selected_features_)))
-        probabilistic.append(("1se", ours1se))
-        res["lam_1se"] = float(ours1se.lam_)
+        fitted.append(("other", other, t_other, w_other))
+        selections.append(("other", np.asarray(other.selected_features_)))
+        probabilistic.append(("other", other))
+        res["lam_other"] = float(other.lam_)
     if args.skglm:
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
@@ -529,6 +534,7 @@ def main() -> None:
         return cell_text() if args.skglm else "not run"
 
     acc_rows, cal_rows, sup_rows, time_rows, notes = [], [], [], [], []
+    other_label = f'lambda_rule="{args.compare_rule}"'
     for key in args.designs:
         synthetic = DESIGNS[key]["kind"] == "synthetic"
         for noise in args.noises:
@@ -544,8 +550,8 @@ def main() -> None:
                     fmt_diff(col(rows, "acc_ours") - col(rows, "acc_lr")),
                     skglm(lambda: fmt_diff(col(rows, "acc_ours") - col(rows, "acc_sk"))),
                     *(
-                        [fmt_acc(col(rows, "acc_1se")), fmt_diff(col(rows, "acc_1se") - col(rows, "acc_ours"))]
-                        if args.with_1se
+                        [fmt_acc(col(rows, "acc_other")), fmt_diff(col(rows, "acc_other") - col(rows, "acc_ours"))]
+                        if args.compare_rule
                         else []
                     ),
                 ]
@@ -560,7 +566,7 @@ def main() -> None:
                     fmt_mean_sd(col(rows, "brier_noisy_lr")),
                     fmt_mean_sd(col(rows, "ece_clean_ours")),
                     fmt_mean_sd(col(rows, "ece_clean_lr")),
-                    *([fmt_mean_sd(col(rows, "ece_noisy_1se"))] if args.with_1se else []),
+                    *([fmt_mean_sd(col(rows, "ece_noisy_other"))] if args.compare_rule else []),
                     *(fmt_mean_sd(col(rows, f"ece_map_{kind}")) for kind in CALIBRATIONS),
                 ]
             )
@@ -573,8 +579,8 @@ def main() -> None:
                         skglm(lambda: f"{col(rows, 'support_sk').mean():.0%}"),
                         skglm(lambda: f"{col(rows, 'nsel_sk').mean():.1f}"),
                         *(
-                            [f"{col(rows, 'support_1se').mean():.0%} ({col(rows, 'nsel_1se').mean():.1f})"]
-                            if args.with_1se
+                            [f"{col(rows, 'support_other').mean():.0%} ({col(rows, 'nsel_other').mean():.1f})"]
+                            if args.compare_rule
                             else []
                         ),
                         *(
@@ -620,7 +626,7 @@ def main() -> None:
                 "CSAMCV (ours)",
                 "CSAMCV − LR",
                 "CSAMCV − skglm",
-                *(['CSAMCV lambda_rule="1se"', "1-SE − min (CSAMCV)"] if args.with_1se else []),
+                *([f"CSAMCV {other_label}", f"{other_label} − ours"] if args.compare_rule else []),
             ],
             acc_rows,
         )
@@ -646,7 +652,7 @@ def main() -> None:
                 "Brier LR, noisy held-out",
                 "ECE CSAMCV, clean test",
                 "ECE LR, clean test",
-                *(["ECE CSAMCV 1-SE, noisy held-out"] if args.with_1se else []),
+                *([f"ECE CSAMCV {other_label}, noisy held-out"] if args.compare_rule else []),
                 *(f'ECE CSAMCV with calibration="{kind}", noisy held-out' for kind in CALIBRATIONS),
             ],
             cal_rows,
@@ -667,7 +673,7 @@ def main() -> None:
                     "CSAMCV selected",
                     "skglm support ok",
                     "skglm selected",
-                    *(['CSAMCV lambda_rule="1se": support ok (selected)'] if args.with_1se else []),
+                    *([f"CSAMCV {other_label}: support ok (selected)"] if args.compare_rule else []),
                     *(
                         [
                             "CSAMCV: informative of 4 selected",
@@ -715,7 +721,7 @@ def main() -> None:
         per_key = [col(cell(k, noise), f"acc_{name}") - col(cell(k, noise), "acc_lr") for k in keys]
         return np.mean(per_key, axis=0)
 
-    variants = [("ours", "CSAMCV"), *([("1se", 'CSAMCV lambda_rule="1se"')] if args.with_1se else [])]
+    variants = [("ours", "CSAMCV"), *([("other", f"CSAMCV {other_label}")] if args.compare_rule else [])]
     target_rows = []
     for (name, who), (tag, noise, bound) in itertools.product(variants, (
         ("(i) 20 % random flips: {} − LR >= +2 points", "flip20", TARGET_FLIP20),

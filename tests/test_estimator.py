@@ -174,6 +174,20 @@ def test_bad_data_gets_clear_errors(small_task, fitted) -> None:
         fitted.component_function(0, [[0.0]])
     with pytest.raises(ValueError, match="feature must be an index in \\[0, 8\\)"):
         fitted.component_function(8, [0.0])
+    with pytest.raises(ValueError, match=r"1 non-finite value\(s\), first at index 1: nan"):
+        fitted.component_function(0, [0.0, np.nan])
+    with pytest.raises(ValueError, match=r"'age' is a name, but the model was fitted on an array without column "
+                                         r"names: pass an index in \[0, 8\)"):
+        fitted.component_function("age", [0.0])
+    for params, message in ((dict(verbose="yes"), "verbose must be True or False; got 'yes'"),
+                            (dict(random_state="x"), "random_state must be None, an integer or a numpy "
+                                                     "RandomState; got 'x'")):
+        with pytest.raises(ValueError, match=message):
+            CorrentropySAM(**params).fit(X, y)
+    from hrr.afr import correntropy_sam_path
+
+    with pytest.raises(ValueError, match=r"correntropy_sam_path got unexpected keyword argument\(s\) foo"):
+        correntropy_sam_path(X, y, foo=1)
 
 
 def _objective_and_hessian(model: CorrentropySAM, X: np.ndarray, y_pm: np.ndarray, Z: np.ndarray,

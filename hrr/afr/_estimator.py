@@ -44,7 +44,8 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
 
     (the C-loss of Eq. 8). Two solvers, both torch code for CPU or CUDA in float32 or float64, reach the same
     objective (``solver``): majorise-minimise with the C-loss's fixed curvature bound (one Gram for the whole
-    fit; the default for sigma >= 1.2) and Appendix A's half-quadratic + ADMM (Eqs. 10-22, Algorithm 1).
+    fit; the default for sigma >= 1/sqrt(ln 2) = 1.2011) and Appendix A's half-quadratic + ADMM (Eqs. 10-22,
+    Algorithm 1).
     The :math:`\psi_{jk}` are cubic B-splines with knots at training quantiles, clamped outside the training
     range (bounded), centred and orthonormalised on the training data: :math:`\|\alpha_j\|_2` is the
     empirical L2 norm of :math:`f_j`.
@@ -55,8 +56,8 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
     ----------
     solver : {"auto", "mm", "hq-admm"}, default="auto"
         ``"mm"``: :class:`~hrr.afr.MajorizeMinimize`; ``"hq-admm"``: :class:`~hrr.afr.HQADMM`, Algorithm 1.
-        ``"auto"``: ``"mm"`` for sigma >= 1.2 (the default 1.5), else ``"hq-admm"``, whose iterate-dependent
-        weights then make a much tighter majoriser (``hrr.afr._params.resolve_solver``).
+        ``"auto"``: ``"mm"`` for sigma >= 1/sqrt(ln 2) = 1.2011 (the default 1.5), else ``"hq-admm"``, whose
+        iterate-dependent weights then make a much tighter majoriser (``hrr.afr._params.resolve_solver``).
         ``max_iter``, ``tol``, ``eta`` and ``admm_tol`` left at None take the chosen solver's defaults.
     n_basis : int, default=5
         Number of basis functions d per feature.
@@ -114,12 +115,13 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         Working precision of the solver.
     chunk_size : int or None, default=None
         Rows per chunk when accumulating the weighted Gram matrix; None picks ~8 MiB chunks.
-    calibration : {"sigmoid", "sigmoid-flip", "isotonic"}, default="sigmoid"
-        The map from the decision value to ``predict_proba``: Platt scaling through the origin (keeps
-        P = 1/2 at f = 0, so ``predict`` and ``predict_proba`` agree), the same with plateaus at rho and 1 - rho
-        for labels flipped at rate rho (fitted; also keeps P = 1/2 at f = 0), or isotonic regression (a step
-        function: ties in ``predict_proba``, and its 1/2 crossing may sit off f = 0). See
-        :mod:`hrr.afr._calibration`.
+    calibration : {"sigmoid-flip", "sigmoid", "isotonic"}, default="sigmoid-flip"
+        The map from the decision value to ``predict_proba``: P = rho + (1 - 2 rho) sigmoid(a f), Platt scaling
+        with plateaus at rho and 1 - rho for labels flipped at rate rho (a and rho fitted; rho = 0 when the
+        labels are clean), Platt scaling through the origin alone, or isotonic regression (a step function: ties
+        in ``predict_proba``, and its 1/2 crossing may sit off f = 0). The two sigmoid maps keep P = 1/2 at f = 0
+        (``predict`` and ``predict_proba`` agree) and the ranks of ``decision_function``. See
+        :mod:`hrr.afr._calibration` and docs/afr.md (measured ECE of the three maps).
     calibration_cv : int or None, default=5
         Fit that map out of sample, on cross-fitted decision values of ``calibration_cv`` stratified folds
         (each fold one more fit, without shuffling), as ``CalibratedClassifierCV(ensemble=False)`` does; a model
@@ -151,8 +153,10 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
     lambda_max_ : float
         The smallest ``lam`` at which the model with no feature is optimal (``Problem.null_model``).
     proba_scale_ : float
-        Slope a > 0 of ``predict_proba = sigmoid(a f)`` (``calibration="sigmoid"``), fitted as
-        ``calibration_cv`` says.
+        Slope a > 0 of the sigmoid maps (``predict_proba = rho + (1 - 2 rho) sigmoid(a f)``, rho = 0 for
+        ``calibration="sigmoid"``), fitted as ``calibration_cv`` says; Platt's slope for the isotonic map.
+    probability_map_ : ProbabilityMap
+        The fitted map: ``kind``, ``slope`` (= ``proba_scale_``), ``flip_rate`` (rho) and the isotonic knots.
     knots_ : ndarray of shape (n_features_in_, n_knots)
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -188,7 +192,7 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         device: str = "auto",
         dtype: str = "float64",
         chunk_size: int | None = None,
-        calibration: str = "sigmoid",
+        calibration: str = "sigmoid-flip",
         calibration_cv: int | None = 5,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,

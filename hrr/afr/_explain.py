@@ -38,8 +38,12 @@ class AdditiveExplanation:
         check_is_fitted(self)
         if isinstance(feature, str):
             names = list(getattr(self, "feature_names_in_", []))
+            if not names:
+                raise ValueError(f"feature {feature!r} is a name, but the model was fitted on an array without "
+                                 f"column names: pass an index in [0, {self.n_features_in_})")
             if feature not in names:
-                raise ValueError(f"feature {feature!r} is not among the fitted feature names {names[:10]}...")
+                shown = ", ".join(map(repr, names[:10])) + (", ..." if len(names) > 10 else "")
+                raise ValueError(f"feature {feature!r} is not among the fitted feature names [{shown}]")
             return names.index(feature)
         if not isinstance(feature, numbers.Integral) or not 0 <= feature < self.n_features_in_:
             raise ValueError(f"feature must be an index in [0, {self.n_features_in_}) or a name; got {feature!r}")
@@ -49,8 +53,12 @@ class AdditiveExplanation:
         """f_j(x) (Eq. 5) of one feature (index or name) at the 1-D values ``x``; zero mean on training data."""
         j = self._feature_index(feature)
         values = np.asarray(x, dtype=np.float64)
-        if values.ndim != 1 or not np.all(np.isfinite(values)):
+        if values.ndim != 1:
             raise ValueError(f"x must be a 1-D array of finite values; got shape {values.shape}")
+        if not np.all(np.isfinite(values)):
+            bad = np.flatnonzero(~np.isfinite(values))
+            raise ValueError(f"x must be a 1-D array of finite values; got {bad.size} non-finite value(s), "
+                             f"first at index {int(bad[0])}: {float(values[bad[0]])}")
         single = SplineBasis(
             knots=self.knots_[j : j + 1],
             transform=self.basis_transform_[j : j + 1],

@@ -9,6 +9,8 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
+
 from hrr._device import resolve_device, resolve_dtype
 from hrr.afr._calibration import CALIBRATIONS
 from hrr.afr._hq import HQADMM
@@ -65,6 +67,13 @@ def check_params(model: Any) -> None:
     choice("linear_solver", _LINEAR_SOLVERS)
     choice("hq_acceleration", _HQ_ACCELERATIONS)
     choice("calibration", CALIBRATIONS)
+    for name in ("verbose", "accelerate", "working_set"):
+        if not isinstance(getattr(model, name), (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False; got {getattr(model, name)!r}")
+    if not (model.random_state is None or isinstance(model.random_state, (numbers.Integral, np.random.RandomState))
+            ) or isinstance(model.random_state, bool):
+        raise ValueError("random_state must be None, an integer or a numpy RandomState; "
+                         f"got {model.random_state!r}")
     resolve_dtype(model.dtype)
     resolve_device(model.device)
 

@@ -141,6 +141,10 @@ def path_results(X: ArrayLike, y: ArrayLike, *, lams: ArrayLike | None = None, n
         raise ValueError(f"n_lams must be an integer >= 1; got {n_lams!r}")
     if not (isinstance(eps, (int, float)) and 0.0 < eps < 1.0):
         raise ValueError(f"eps must be a number in (0, 1); got {eps!r}")
+    unknown = sorted(set(params) - set(CorrentropySAM._get_param_names()))
+    if unknown:
+        raise ValueError(f"correntropy_sam_path got unexpected keyword argument(s) {', '.join(unknown)}; it takes "
+                         "lams, n_lams, eps and CorrentropySAM's parameters except lam")
     model = CorrentropySAM(**params)
     check_params(model)
     X, y = check_X_y(X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)

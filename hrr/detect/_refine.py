@@ -116,7 +116,9 @@ def fit_refiner(features: np.ndarray, labels: np.ndarray, **params: Any) -> Corr
     """Fit the AFR module (Eqs. 5-9) on backbone features (n, D) with labels (n,) in {0, 1}.
 
     With ``lam`` among ``params``: :class:`~hrr.CorrentropySAM` at that lambda. Without: lambda chosen by
-    cross-validation (:class:`~hrr.afr.CorrentropySAMCV`, the default of ``fit_hrr`` and ``hrr train``).
+    cross-validation (:class:`~hrr.afr.CorrentropySAMCV`, the default of ``fit_hrr`` and ``hrr train``) with
+    ``lambda_rule="min"`` unless ``params`` say otherwise: the best held-out score, since a detector wants
+    accuracy (the estimator's own default, "1se", trades up to a few points of it for a sparser model).
     Other ``params`` go to the estimator. Probabilities are cross-fitted either way.
 
     Raises
@@ -131,4 +133,4 @@ def fit_refiner(features: np.ndarray, labels: np.ndarray, **params: Any) -> Corr
                          f"got labels {np.unique(labels).tolist()}")
     if "lam" in params:
         return CorrentropySAM(**params).fit(features, labels)
-    return CorrentropySAMCV(**params).fit(features, labels)
+    return CorrentropySAMCV(**{"lambda_rule": "min", **params}).fit(features, labels)
