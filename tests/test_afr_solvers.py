@@ -347,3 +347,31 @@ def test_mm_does_not_stop_early_when_a_loose_inner_solve_cannot_lower_the_majori
     results = solve_path(problem, datafit, penalty, make_solver(model), grid, intercept0, screening=True)
     assert all(r.converged and r.kkt <= 1e-4 for r in results[:-1])
     assert results[-1].converged and results[-1].kkt <= 1e-6
+
+
+def test_cv_predicts_on_its_dataframe_without_feature_name_warnings() -> None:
+    pd = pytest.importorskip("pandas")
+    X, y = make_additive_classification(200, 6, flip=0.1, random_state=0)
+    df = pd.DataFrame(X, columns=[f"c{i}" for i in range(6)])
+    cv = CorrentropySAMCV(lams=3, cv=3, device="cpu").fit(df, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the final model was fitted with names: it must not see a bare array
+        for method in ("decision_function", "predict", "predict_proba", "predict_log_proba", "basis_expansion"):
+            getattr(cv, method)(df)
+        cv.score(df, y)
+    with pytest.warns(UserWarning, match="does not have valid feature names, but CorrentropySAMCV"):
+        cv.predict(X)  # a bare array is still reported once, by the CV estimator
+
+
+def test_cv_refuses_undefined_held_out_scores_and_bad_verbose() -> None:
+    from sklearn.model_selection import KFold
+
+    X, y = make_additive_classification(200, 6, flip=0.1, random_state=0)
+    order = np.argsort(y, kind="stable")  # unshuffled KFold on sorted labels: one-class test folds
+    for rule in ("1se", "min"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            with pytest.raises(ValueError, match=r"held-out score of fold 0 is not finite .* stratified folds"):
+                CorrentropySAMCV(lams=3, cv=KFold(4), lambda_rule=rule, device="cpu").fit(X[order], y[order])
+    with pytest.raises(ValueError, match="verbose must be True or False; got 'yes'"):
+        CorrentropySAMCV(lams=3, cv=3, verbose="yes", device="cpu").fit(X, y)

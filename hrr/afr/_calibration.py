@@ -18,7 +18,8 @@ Three maps:
   keeps P = 1/2 at f = 0 and is strictly increasing, so ``predict_proba`` ranks like ``decision_function``
   (average precision and ROC AUC unchanged); rho = 0 is Platt scaling.
 * ``"isotonic"``: a non-decreasing step function of f (scikit-learn's ``IsotonicRegression``), more flexible and
-  in need of more data; its 1/2 crossing may sit slightly off f = 0. Its values are kept in
+  in need of more data; its 1/2 crossing can sit well off f = 0 (then ``predict`` and ``predict_proba > 1/2``
+  disagree), and its steps tie probabilities. Its values are kept in
   [1 / (n + 2), 1 - 1 / (n + 2)] for n calibration samples, so it never answers a certainty.
 """
 

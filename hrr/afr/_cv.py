@@ -115,7 +115,9 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         see it. The probability map is fitted on them; they also let you compare other maps (or your own)
         without refitting the model.
     estimator_ : CorrentropySAM
-        The final model (``save`` writes it; ``CorrentropySAM.load`` reads it back).
+        The final model (``save`` writes it; ``CorrentropySAM.load`` reads it back). Its probability map came from
+        the CV folds, so it carries ``calibration_cv=None``: refitting it (or a clone) fits the map in sample
+        unless you set ``calibration_cv`` first.
     classes_, coef_, intercept_, lambda_max_, probability_map_, proba_scale_, n_features_in_, feature_names_in_
         As in :class:`~hrr.CorrentropySAM` (of ``estimator_``).
 
@@ -168,7 +170,7 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
     def _model(self, sigma: float, lam: float = 0.0) -> CorrentropySAM:
         return CorrentropySAM(n_basis=self.n_basis, penalty=self.penalty, lam=lam, sigma=sigma, solver=self.solver,
                               max_iter=self.max_iter, tol=self.tol, calibration=self.calibration,
-                              calibration_cv=None, device=self.device, dtype=self.dtype)
+                              calibration_cv=None, device=self.device, dtype=self.dtype, verbose=self.verbose)
 
     def _check_grid(self) -> tuple[list[float], Scorer, bool]:
         if self.sigmas is None:
@@ -319,25 +321,29 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
+    def _final(self, method: str, X: ArrayLike) -> Any:
+        """``estimator_.<method>(X)`` after this estimator's own checks of X (shape, feature names)."""
+        X = self._checked(X)
+        with warnings.catch_warnings():
+            # The names were checked (and warned about) above; the array has none left to compare.
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            return getattr(self.estimator_, method)(X)
+
     def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """f(x) of the final model for X (n_samples, n_features); > 0 means ``classes_[1]``."""
-        X = self._checked(X)
-        return self.estimator_.decision_function(X)
+        return self._final("decision_function", X)
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """Class labels for X (n_samples, n_features)."""
-        X = self._checked(X)
-        return self.estimator_.predict(X)
+        return self._final("predict", X)
 
     def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """(n_samples, 2) probabilities from the cross-fitted map."""
-        X = self._checked(X)
-        return self.estimator_.predict_proba(X)
+        return self._final("predict_proba", X)
 
     def predict_log_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Logarithm of ``predict_proba``."""
-        X = self._checked(X)
-        return self.estimator_.predict_log_proba(X)
+        return self._final("predict_log_proba", X)
 
     @property
     def feature_importances_(self) -> NDArray[np.float64]:
@@ -353,8 +359,7 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
 
     def basis_expansion(self, X: ArrayLike) -> NDArray[np.float64]:
         """The final model's design Phi(X), (n_samples, n_features * n_basis)."""
-        X = self._checked(X)
-        return self.estimator_.basis_expansion(X)
+        return self._final("basis_expansion", X)
 
     def component_function(self, feature: int | str, x: ArrayLike) -> NDArray[np.float64]:
         """f_j(x) of the final model (:meth:`CorrentropySAM.component_function`)."""
@@ -382,6 +387,12 @@ def _design_for(problem: Problem, X: np.ndarray) -> AdditiveDesign:
 def choose_lambda(scores: NDArray[np.float64], lambda_rule: str) -> tuple[int, int]:
     """(sigma index, lambda index) from CV scores (n_sigmas, n_lams, n_folds) by the best mean score and
     ``lambda_rule`` ("min" or "1se"); grids are descending, so ties and the 1-SE rule go to the larger lambda."""
+    if not np.all(np.isfinite(scores)):
+        sigma, lam, fold = (int(i[0]) for i in np.nonzero(~np.isfinite(scores)))
+        raise ValueError(f"the held-out score of fold {fold} is not finite (sigma index {sigma}, lambda index {lam}): "
+                         "a test fold with one class only makes roc_auc / average_precision undefined. Use "
+                         "stratified folds (cv=int, or StratifiedKFold with shuffle=True when the rows are sorted by "
+                         "label), or a scoring that returns finite values")
     mean = scores.mean(axis=2)
     best_sigma, best_lam = np.unravel_index(int(np.argmax(mean)), mean.shape)  # first max: largest lambda
     if lambda_rule == "1se":

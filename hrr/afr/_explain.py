@@ -52,7 +52,10 @@ class AdditiveExplanation:
     def component_function(self, feature: int | str, x: ArrayLike) -> NDArray[np.float64]:
         """f_j(x) (Eq. 5) of one feature (index or name) at the 1-D values ``x``; zero mean on training data."""
         j = self._feature_index(feature)
-        values = np.asarray(x, dtype=np.float64)
+        try:
+            values = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"x must be a 1-D array of finite values; got {x!r} ({error})") from None
         if values.ndim != 1:
             raise ValueError(f"x must be a 1-D array of finite values; got shape {values.shape}")
         if not np.all(np.isfinite(values)):

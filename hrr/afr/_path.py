@@ -8,6 +8,7 @@ few cold fits, and with the default solver the curvature system is built once fo
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Any
 
 import numpy as np
@@ -139,7 +140,7 @@ def path_results(X: ArrayLike, y: ArrayLike, *, lams: ArrayLike | None = None, n
                          "coefficients from theta = 0, not a fitted model (fit CorrentropySAM for probabilities)")
     if isinstance(n_lams, bool) or not isinstance(n_lams, (int, np.integer)) or n_lams < 1:
         raise ValueError(f"n_lams must be an integer >= 1; got {n_lams!r}")
-    if not (isinstance(eps, (int, float)) and 0.0 < eps < 1.0):
+    if isinstance(eps, bool) or not (isinstance(eps, numbers.Real) and 0.0 < eps < 1.0):
         raise ValueError(f"eps must be a number in (0, 1); got {eps!r}")
     unknown = sorted(set(params) - set(CorrentropySAM._get_param_names()))
     if unknown:
