@@ -10,13 +10,14 @@ Three maps:
 
 * ``"sigmoid"``: P = sigmoid(a f), Platt scaling through the origin. It keeps P = 1/2 exactly at f = 0, so
   ``predict`` (f > 0) and ``predict_proba`` never disagree. A model at chance gets a ~ 0: probabilities near 1/2.
-* ``"sigmoid-flip"``: P = rho + (1 - 2 rho) sigmoid(a f), rho in [0, 0.49]: the noisy-label posterior when a
-  fraction rho of the labels is flipped at random (P(noisy = 1 | x) = rho + (1 - 2 rho) P(clean = 1 | x);
-  Bootkrajang & Kaban 2012, robust logistic regression). Platt's sigmoid must tend to 0 and 1 for large |f|,
-  so under label noise it has to compromise between the slope near the boundary and the plateaus at rho and
-  1 - rho; this map fits both. (a, rho) maximise the likelihood of the cross-fitted decisions. Like the sigmoid it
-  keeps P = 1/2 at f = 0 and is strictly increasing, so ``predict_proba`` ranks like ``decision_function``
-  (average precision and ROC AUC unchanged); rho = 0 is Platt scaling.
+* ``"sigmoid-flip"`` (the default): P = rho + (1 - 2 rho) sigmoid(a f), rho in [0, 0.49]: the noisy-label
+  posterior when a fraction rho of the labels is flipped at random
+  (P(noisy = 1 | x) = rho + (1 - 2 rho) P(clean = 1 | x); Bootkrajang & Kaban 2012, robust logistic regression).
+  Platt's sigmoid must tend to 0 and 1 for large |f|, so under label noise it has to compromise between the slope
+  near the boundary and the plateaus at rho and 1 - rho; this map fits both. (a, rho) maximise the likelihood of
+  the cross-fitted decisions. Like the sigmoid it keeps P = 1/2 at f = 0 and is strictly increasing, so
+  ``predict_proba`` ranks like ``decision_function`` (average precision and ROC AUC unchanged); rho = 0 is Platt
+  scaling.
 * ``"isotonic"``: a non-decreasing step function of f (scikit-learn's ``IsotonicRegression``), more flexible and
   in need of more data; its 1/2 crossing can sit well off f = 0 (then ``predict`` and ``predict_proba > 1/2``
   disagree), and its steps tie probabilities. Its values are kept in
