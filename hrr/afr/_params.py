@@ -70,10 +70,9 @@ def check_params(model: Any) -> None:
     for name in ("verbose", "accelerate", "working_set"):
         if not isinstance(getattr(model, name), (bool, np.bool_)):
             raise ValueError(f"{name} must be True or False; got {getattr(model, name)!r}")
-    if not (model.random_state is None or isinstance(model.random_state, (numbers.Integral, np.random.RandomState))
-            ) or isinstance(model.random_state, bool):
-        raise ValueError("random_state must be None, an integer or a numpy RandomState; "
-                         f"got {model.random_state!r}")
+    seed = model.random_state
+    if isinstance(seed, bool) or not (seed is None or isinstance(seed, (numbers.Integral, np.random.RandomState))):
+        raise ValueError(f"random_state must be None, an integer or a numpy RandomState; got {seed!r}")
     resolve_dtype(model.dtype)
     resolve_device(model.device)
 
