@@ -375,3 +375,74 @@ def test_cv_refuses_undefined_held_out_scores_and_bad_verbose() -> None:
                 CorrentropySAMCV(lams=3, cv=KFold(4), lambda_rule=rule, device="cpu").fit(X[order], y[order])
     with pytest.raises(ValueError, match="verbose must be True or False; got 'yes'"):
         CorrentropySAMCV(lams=3, cv=3, verbose="yes", device="cpu").fit(X, y)
+
+
+def _spy_solve_widths(monkeypatch) -> list[int]:
+    """The number of features of each design ``MajorizeMinimize`` runs its steps on."""
+    from hrr.afr._mm import MajorizeMinimize
+
+    widths: list[int] = []
+    original = MajorizeMinimize._solve_all
+
+    def spy(self, design, *args, **kwargs):
+        widths.append(design.n_features)
+        return original(self, design, *args, **kwargs)
+
+    monkeypatch.setattr(MajorizeMinimize, "_solve_all", spy)
+    return widths
+
+
+def test_mm_working_set_reaches_the_full_solution_and_the_kkt_of_every_group(monkeypatch) -> None:
+    X, y = make_additive_classification(800, 30, flip=0.2, random_state=3)
+    common = {"solver": "mm", "tol": 1e-8, "device": "cpu", "calibration_cv": None}
+    lam = 0.4 * CorrentropySAM(lam=0.1, **common).fit(X, y).lambda_max_
+    full = CorrentropySAM(lam=lam, working_set=False, **common).fit(X, y)
+    widths = _spy_solve_widths(monkeypatch)
+    restricted = CorrentropySAM(lam=lam, working_set=True, **common).fit(X, y)
+    assert widths and max(widths) <= 15  # the steps ran on a working set, not on all 30 features
+    np.testing.assert_array_equal(restricted.selected_features_, full.selected_features_)
+    assert _objective(restricted, X, y) == pytest.approx(_objective(full, X, y), rel=1e-10)
+    assert _kkt(restricted, X, y) <= 1e-8  # every group, the ones never in the working set included
+    assert np.all(np.diff(restricted.objective_path_) <= 0)
+
+
+def test_mm_working_set_grows_when_a_group_outside_violates_its_condition(monkeypatch) -> None:
+    from hrr.afr._design import gradient_pass
+    from hrr.afr._mm import MajorizeMinimize
+    from hrr.afr._penalties import GroupL2Penalty
+    from hrr.afr._problem import binary_target
+
+    X, y = make_additive_classification(800, 30, flip=0.1, random_state=4)
+    model = CorrentropySAM(device="cpu")
+    problem = model._problem(X, binary_target(y)[1])
+    datafit, penalty = CLoss(model.sigma), GroupL2Penalty()
+    lam_max, intercept0 = problem.null_model(datafit, penalty)
+    solver = MajorizeMinimize(tol=1e-8)
+    start = solver.solve(problem.design, problem.y, datafit, penalty, 0.6 * lam_max,
+                         torch.zeros(30, 5, dtype=torch.float64), intercept0)
+    lam = 0.3 * lam_max  # warm-started from 0.6 lambda_max: a group enters that did not violate at the start
+    reference = MajorizeMinimize(tol=1e-8, working_set=False).solve(
+        problem.design, problem.y, datafit, penalty, lam, start.coef, start.intercept)
+    widths = _spy_solve_widths(monkeypatch)
+    out = solver.solve(problem.design, problem.y, datafit, penalty, lam, start.coef, start.intercept)
+    assert len(widths) == 2 and widths[0] < widths[1] < 15
+    assert out.converged and out.kkt <= 1e-8
+    _, grad, _ = gradient_pass(problem.design, problem.y, out.coef.reshape(-1), out.intercept, datafit)
+    assert float(penalty.subdiff_distance(out.coef, grad.reshape(out.coef.shape), lam).max()) <= 1e-8
+    torch.testing.assert_close(out.coef, reference.coef, rtol=0, atol=1e-6)
+    assert out.n_iter == sum(1 for _ in out.objective_path[1:])  # steps of both rounds, one objective each
+
+
+def test_restricted_design_holds_the_columns_of_its_features() -> None:
+    from hrr.afr._problem import binary_target
+
+    X, y = make_additive_classification(300, 6, random_state=0)
+    for chunk_size in (None, 64):  # cached, and streamed in row chunks
+        model = CorrentropySAM(device="cpu", chunk_size=chunk_size)
+        design = model._problem(X, binary_target(y)[1]).design
+        features = torch.tensor([1, 4])
+        sub = design.restricted(features)
+        assert design.restricted(features) is sub  # kept for the next lambda of a path
+        full = torch.cat([phi for _, phi in design.chunks()])
+        part = torch.cat([phi for _, phi in sub.chunks()])
+        torch.testing.assert_close(part, full[:, design.columns(features)])

@@ -63,10 +63,17 @@ class AdditiveDesign:
         offsets = torch.arange(self.n_basis, device=features.device)
         return (features[:, None] * self.n_basis + offsets).reshape(-1)
 
-    def chunks(self, features: Tensor | None = None) -> Iterator[tuple[slice, Tensor]]:
-        """Row chunks of Phi, restricted to the columns of ``features`` when given."""
+    def chunks(self, features: Tensor | None = None, whole: bool = True) -> Iterator[tuple[slice, Tensor]]:
+        """Row chunks of Phi, restricted to the columns of ``features`` when given.
+
+        ``whole``: a cached design of all columns comes as one chunk of every row (right for passes whose
+        temporaries are vectors of n; a caller that makes a chunk-sized temporary passes False).
+        """
         dtype = self.basis.coeffs.dtype
         if features is None or features.numel() == self.n_features:
+            if self._dense is not None and whole:  # in memory: one product over all rows beats many small ones
+                yield slice(0, self.n_samples), self._dense
+                return
             for rows in self._row_slices():
                 yield (
                     rows,
@@ -80,6 +87,23 @@ class AdditiveDesign:
                 yield rows, self._dense[rows].index_select(1, columns)
             else:
                 yield rows, sub_basis.evaluate(self.x[rows].index_select(1, features).to(dtype))
+
+    def restricted(self, features: Tensor) -> AdditiveDesign:
+        """The design of ``features`` only (a working set), its own ``memo`` included.
+
+        The most recent one is kept in ``memo``: along a regularisation path consecutive lambdas often share a
+        working set, and keeping one bounds the extra memory to one copy of its columns.
+        """
+        key = tuple(features.tolist())
+        kept = self.memo.get("restricted")
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        dense = self._dense.index_select(1, self.columns(features)) if self._dense is not None else None
+        itemsize = self.basis.coeffs.element_size()
+        sub = AdditiveDesign(self.x.index_select(1, features), self.basis.subset(features),
+                             auto_chunk_rows(features.numel() * self.n_basis, itemsize), cache=False, dense=dense)
+        self.memo["restricted"] = (key, sub)
+        return sub
 
     def dense(self) -> Tensor:
         if self._dense is None:
@@ -166,7 +190,7 @@ def weighted_gram(design: AdditiveDesign, weights: Tensor, features: Tensor) -> 
     """Phi_S^T W Phi_S for the columns of ``features`` S, accumulated over row chunks."""
     width = features.numel() * design.n_basis
     gram = torch.zeros(width, width, dtype=weights.dtype, device=weights.device)
-    for rows, phi in design.chunks(features):
+    for rows, phi in design.chunks(features, whole=False):  # phi * w is a chunk-sized temporary
         gram.addmm_(phi.T, phi * weights[rows, None])
     return gram
 

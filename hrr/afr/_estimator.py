@@ -102,9 +102,12 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         than the best so far, so ``objective_path_`` stays monotone, the stopping rule is unchanged and the
         returned coefficients are still a solver step's output (exact zeros). ``"none"``: the plain iteration.
     working_set : bool, default=True
-        (``"hq-admm"`` only.) Solve each half-quadratic step on a working set of features (support + worst
-        KKT violators, grown until no group outside violates its optimality condition): the same solution,
-        but only the Gram of the working set is formed. ``False`` forms the full (dp x dp) Gram every step.
+        Restrict the work to a working set of features, grown until no group outside it violates its
+        optimality condition: the same solution at a lower cost when few features are active.
+        ``"hq-admm"``: each half-quadratic step forms only the working set's Gram (support + worst KKT
+        violators) instead of the full (dp x dp) one. ``"mm"``: when the features active or violating their
+        condition at the start are at most half of all, every step runs on their columns only (cheap near
+        ``lambda_max_`` and along a warm-started path). ``False``: every step uses every feature.
     linear_solver : {"auto", "dense", "woodbury"}, default="auto"
         How ADMM solves Eq. (18). ``"woodbury"`` factors an n x n matrix instead of dp x dp (it needs
         the dense n x dp design in memory); ``"auto"`` uses it when n is smaller than the working set's

@@ -99,9 +99,9 @@ def make_solver(model: Any) -> HQADMM | MajorizeMinimize:
               "eta": float(settings["eta"]), "max_admm_iter": model.max_admm_iter,
               "admm_tol": float(settings["admm_tol"]), "accelerate": bool(model.accelerate),
               "acceleration": model.hq_acceleration, "linear_solver": model.linear_solver,
-              "progress": bool(model.verbose)}
+              "progress": bool(model.verbose), "working_set": bool(model.working_set)}
     if solver == "hq-admm":
-        return HQADMM(working_set=bool(model.working_set), **common)
+        return HQADMM(**common)
     return MajorizeMinimize(**common)
 
 
