@@ -446,3 +446,12 @@ def test_restricted_design_holds_the_columns_of_its_features() -> None:
         full = torch.cat([phi for _, phi in design.chunks()])
         part = torch.cat([phi for _, phi in sub.chunks()])
         torch.testing.assert_close(part, full[:, design.columns(features)])
+
+
+@pytest.mark.parametrize("sigma", [0.9, 1.0, 1.5])
+def test_auto_solver_is_majorise_minimise_at_every_sigma(sigma: float) -> None:
+    from hrr.afr._mm import MajorizeMinimize
+    from hrr.afr._params import make_solver
+
+    assert isinstance(make_solver(CorrentropySAM(sigma=sigma)), MajorizeMinimize)
+    assert not isinstance(make_solver(CorrentropySAM(sigma=sigma, solver="hq-admm")), MajorizeMinimize)

@@ -44,7 +44,7 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
 
     (the C-loss of Eq. 8). Two solvers, both torch code for CPU or CUDA in float32 or float64, reach the same
     objective (``solver``): majorise-minimise with the C-loss's fixed curvature bound (one Gram for the whole
-    fit; the default for sigma >= 1/sqrt(ln 2) = 1.2011) and Appendix A's half-quadratic + ADMM (Eqs. 10-22,
+    fit; the default) and Appendix A's half-quadratic + ADMM (Eqs. 10-22,
     Algorithm 1).
     The :math:`\psi_{jk}` are cubic B-splines with knots at training quantiles, clamped outside the training
     range (bounded), centred and orthonormalised on the training data: :math:`\|\alpha_j\|_2` is the
@@ -56,8 +56,8 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
     ----------
     solver : {"auto", "mm", "hq-admm"}, default="auto"
         ``"mm"``: :class:`~hrr.afr.MajorizeMinimize`; ``"hq-admm"``: :class:`~hrr.afr.HQADMM`, Algorithm 1.
-        ``"auto"``: ``"mm"`` for sigma >= 1/sqrt(ln 2) = 1.2011 (the default 1.5), else ``"hq-admm"``, whose
-        iterate-dependent weights then make a much tighter majoriser (``hrr.afr._params.resolve_solver``).
+        ``"auto"``: ``"mm"`` at every sigma (measured faster in 11 of 12 settings below sigma = 1.2, where it
+        takes more steps than Algorithm 1; ``benchmarks/bench_auto_solver.py``).
         ``max_iter``, ``tol``, ``eta`` and ``admm_tol`` left at None take the chosen solver's defaults.
     n_basis : int, default=5
         Number of basis functions d per feature.
