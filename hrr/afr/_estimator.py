@@ -43,8 +43,8 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
               \qquad \ell_\sigma(y, f) = \beta\,[1 - e^{-(1 - y f)^2/\sigma^2}],\ \beta = (1 - e^{-1/\sigma^2})^{-1}
 
     (the C-loss of Eq. 8). Two solvers, both torch code for CPU or CUDA in float32 or float64, reach the same
-    objective (``solver``): majorise-minimise with the C-loss's fixed curvature bound (one Gram for the whole
-    fit; the default) and Appendix A's half-quadratic + ADMM (Eqs. 10-22,
+    objective (``solver``): majorise-minimise with the C-loss's fixed curvature bound (one Gram per
+    working set; the default) and Appendix A's half-quadratic + ADMM (Eqs. 10-22,
     Algorithm 1).
     The :math:`\psi_{jk}` are cubic B-splines with knots at training quantiles, clamped outside the training
     range (bounded), centred and orthonormalised on the training data: :math:`\|\alpha_j\|_2` is the
@@ -86,9 +86,8 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         epsilon of the ADMM stopping rule, Eq. (22). None: 1e-6 (``"hq-admm"``); 1e-9 for ``"mm"``, where it
         is the floor of an inner tolerance that follows the outer optimality gap.
     init : {"zeros", "uniform"}, default="zeros"
-        ``"zeros"`` starts from no feature (theta = 0; ``"mm"`` puts the intercept at its optimum, ``"hq-admm"``
-        at 0 as Algorithm 1 does). For ``"hq-admm"``, f = 0 has equal HQ weights, so the first step is the
-        least-squares sparse additive fit and the C-loss then reweights from a sensible model.
+        ``"zeros"`` starts from no feature: theta = 0 with the intercept at its optimum (both solvers; from
+        intercept 0, as Algorithm 1 reads, a non-convex C-loss could select features at lam >= lambda_max_).
         ``"uniform"`` is Algorithm 1's alpha ~ U(0, 1) (seeded by ``random_state``); it starts far from
         any good model, with weights that underflow to ~0, and needs more iterations.
     accelerate : bool, default=True
@@ -320,8 +319,9 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         self.n_admm_iter_ = result.n_admm_iter
         self.objective_path_ = np.asarray(result.objective_path)
         if warn_empty and not self.coef_.any():
-            warnings.warn(f"no feature was selected (lam={self.lam} >= lambda_max_={self.lambda_max_:.4g}): the "
-                          "model predicts one class everywhere; lower lam or use CorrentropySAMCV",
+            where = ">=" if self.lam >= self.lambda_max_ else "close to"  # just below, the solver may stop at 0
+            warnings.warn(f"no feature was selected (lam={self.lam:.6g} {where} lambda_max_={self.lambda_max_:.6g}): "
+                          "the model predicts one class everywhere; lower lam or use CorrentropySAMCV",
                           UserWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ learned quantities

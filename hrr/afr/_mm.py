@@ -163,10 +163,13 @@ class MajorizeMinimize:
         """Majorise-minimise over every group of ``design`` (at most ``max_iter`` steps; default the setting)."""
         max_iter = self.max_iter if max_iter is None else max_iter
         curvature = datafit.curvature_bound
-        key = ("mm-system", curvature, self.linear_solver)  # the same at every lambda of a path: build it once
-        if key not in design.memo:
-            design.memo[key] = curvature_system(design, curvature, self.linear_solver)
-        system, mu = design.memo[key]
+
+        def mm_system() -> tuple[LinearSystem, Tensor]:
+            """Built at the first step only: a start that is already optimal (lam >= lambda_max) needs no Gram."""
+            key = ("mm-system", curvature, self.linear_solver)  # the same at every lambda of a path: build once
+            if key not in design.memo:
+                design.memo[key] = curvature_system(design, curvature, self.linear_solver)
+            return design.memo[key]
         # Round-off bounds how small a KKT violation can be measured: float32 cannot certify 1e-6.
         eps = torch.finfo(coef0.dtype).eps
         tol, admm_tol = max(self.tol, _TOL_EPS * eps), max(self.admm_tol, _ADMM_TOL_EPS * eps)
@@ -180,6 +183,7 @@ class MajorizeMinimize:
             return _Point(coef, intercept, float(loss + lam * penalty.value(coef)), grad, grad_b, kkt)
 
         def mm_step(base: _Point) -> tuple[_Point, bool]:
+            system, mu = mm_system()
             flat = base.coef.reshape(-1)
             h = system.matvec(flat) - (base.grad.reshape(-1) - base.grad_intercept * mu)
             inner_tol = max(admm_tol, min(_INNER_TOL_CAP, 0.1 * base.kkt))
