@@ -461,3 +461,15 @@ def test_auto_solver_is_majorise_minimise_at_every_sigma(sigma: float) -> None:
 
     assert isinstance(make_solver(CorrentropySAM(sigma=sigma)), MajorizeMinimize)
     assert not isinstance(make_solver(CorrentropySAM(sigma=sigma, solver="hq-admm")), MajorizeMinimize)
+
+
+def test_cv_passes_working_set_and_chunk_size_to_its_fits() -> None:
+    X, y = make_additive_classification(300, 8, flip=0.1, random_state=0)
+    common = {"lams": 5, "eps": 0.05, "cv": 3, "device": "cpu"}
+    base = CorrentropySAMCV(**common).fit(X, y)
+    other = CorrentropySAMCV(working_set=False, chunk_size=64, **common).fit(X, y)
+    assert other.estimator_.working_set is False and other.estimator_.chunk_size == 64
+    assert other.lam_ == base.lam_
+    np.testing.assert_allclose(other.decision_function(X), base.decision_function(X), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="working_set must be True or False"):
+        CorrentropySAMCV(working_set="yes", **common).fit(X, y)

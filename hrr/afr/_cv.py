@@ -93,8 +93,8 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         "average_precision", "neg_log_loss", "neg_brier_score"
         (the last two on probabilities from a sigmoid map fitted on all held-out decisions at that lambda), or
         ``score(y_true, decision) -> float``, greater is better, with ``y_true`` in {0, 1} (1: ``classes_[1]``).
-    n_basis, penalty, sigma, solver, max_iter, tol, calibration, device, dtype, verbose
-        As in :class:`~hrr.CorrentropySAM`.
+    n_basis, penalty, sigma, solver, max_iter, tol, working_set, calibration, device, dtype, chunk_size, verbose
+        As in :class:`~hrr.CorrentropySAM` (``chunk_size`` bounds memory for large n).
 
     Attributes
     ----------
@@ -145,9 +145,11 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         solver: str = "auto",
         max_iter: int | None = None,
         tol: float | None = None,
+        working_set: bool = True,
         calibration: str = "sigmoid-flip",
         device: str = "auto",
         dtype: str = "float64",
+        chunk_size: int | None = None,
         verbose: bool = False,
     ) -> None:
         self.lams = lams
@@ -162,15 +164,18 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
+        self.working_set = working_set
         self.calibration = calibration
         self.device = device
         self.dtype = dtype
+        self.chunk_size = chunk_size
         self.verbose = verbose
 
     def _model(self, sigma: float, lam: float = 0.0) -> CorrentropySAM:
         return CorrentropySAM(n_basis=self.n_basis, penalty=self.penalty, lam=lam, sigma=sigma, solver=self.solver,
-                              max_iter=self.max_iter, tol=self.tol, calibration=self.calibration,
-                              calibration_cv=None, device=self.device, dtype=self.dtype, verbose=self.verbose)
+                              max_iter=self.max_iter, tol=self.tol, working_set=self.working_set,
+                              calibration=self.calibration, calibration_cv=None, device=self.device, dtype=self.dtype,
+                              chunk_size=self.chunk_size, verbose=self.verbose)
 
     def _check_grid(self) -> tuple[list[float], Scorer, bool]:
         if self.sigmas is None:
