@@ -409,7 +409,8 @@ def test_mm_working_set_reaches_the_full_solution_and_the_kkt_of_every_group(
     assert _objective(restricted, X, y) == pytest.approx(_objective(full, X, y), rel=rel)
     if penalty == "group" and dtype == "float64":
         assert _kkt(restricted, X, y) <= 1e-8  # every group, the ones never in the working set included
-    assert np.all(np.diff(restricted.objective_path_) <= 0)
+    # Non-increasing up to round-off (the portable CPU kernels showed +1.1e-16 at convergence).
+    assert np.all(np.diff(restricted.objective_path_) <= 1e-12)
 
 
 def test_mm_working_set_grows_when_a_group_outside_violates_its_condition(monkeypatch) -> None:
@@ -436,7 +437,9 @@ def test_mm_working_set_grows_when_a_group_outside_violates_its_condition(monkey
     _, grad, _ = gradient_pass(problem.design, problem.y, out.coef.reshape(-1), out.intercept, datafit)
     assert float(penalty.subdiff_distance(out.coef, grad.reshape(out.coef.shape), lam).max()) <= 1e-8
     torch.testing.assert_close(out.coef, reference.coef, rtol=0, atol=1e-6)
-    assert out.n_iter == sum(1 for _ in out.objective_path[1:])  # steps of both rounds, one objective each
+    # Both rounds' steps are counted; a rejected extrapolated step adds a step but no objective value.
+    assert len(widths) == 2 and out.n_iter + 1 >= len(out.objective_path) > 10
+    assert np.all(np.diff(out.objective_path) <= 1e-12)
 
 
 def test_restricted_design_holds_the_columns_of_its_features() -> None:
