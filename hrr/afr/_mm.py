@@ -129,7 +129,7 @@ class MajorizeMinimize:
         """
         if not self.working_set:
             return self._solve_all(design, y, datafit, penalty, lam, coef0, intercept0)
-        tol = max(self.tol, _TOL_EPS * torch.finfo(coef0.dtype).eps)
+        tol, _ = self._tolerances(coef0.dtype)
         coef, intercept = coef0, intercept0
         _, grad, _ = _gradient(design, y, coef, intercept, datafit)
         violation = penalty.subdiff_distance(coef, grad, lam)
@@ -158,6 +158,11 @@ class MajorizeMinimize:
             total = _merged(total, step, coef)
             members = members | outside
 
+    def _tolerances(self, dtype: torch.dtype) -> tuple[float, float]:
+        """(tol, admm_tol) floored at what round-off in ``dtype`` can measure: float32 cannot certify 1e-6."""
+        eps = torch.finfo(dtype).eps
+        return max(self.tol, _TOL_EPS * eps), max(self.admm_tol, _ADMM_TOL_EPS * eps)
+
     def _solve_all(self, design: AdditiveDesign, y: Tensor, datafit: CLoss, penalty: GroupL2Penalty | L1Penalty,
                    lam: float, coef0: Tensor, intercept0: float, max_iter: int | None = None) -> SolverResult:
         """Majorise-minimise over every group of ``design`` (at most ``max_iter`` steps; default the setting)."""
@@ -170,9 +175,7 @@ class MajorizeMinimize:
             if key not in design.memo:
                 design.memo[key] = curvature_system(design, curvature, self.linear_solver)
             return design.memo[key]
-        # Round-off bounds how small a KKT violation can be measured: float32 cannot certify 1e-6.
-        eps = torch.finfo(coef0.dtype).eps
-        tol, admm_tol = max(self.tol, _TOL_EPS * eps), max(self.admm_tol, _ADMM_TOL_EPS * eps)
+        tol, admm_tol = self._tolerances(coef0.dtype)
         shape = coef0.shape
         state = {"dual": torch.zeros_like(coef0), "eta": self.eta}
         result = SolverResult(coef=coef0, intercept=intercept0)
