@@ -121,6 +121,17 @@ def measure(
     return timing, result
 
 
+def fit_recording_warnings(estimator: Any, X: Any, y: Any) -> tuple[Any, list[str]]:
+    """``estimator.fit(X, y)`` with warnings recorded instead of printed; returns (estimator, sorted warning
+    category names), so a table can say which fits warned."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator.fit(X, y)
+    return estimator, sorted({w.category.__name__ for w in caught})
+
+
 def library_revision() -> str:
     """Git commit of the checkout holding the imported ``hrr`` and whether hrr/ has uncommitted edits."""
     import subprocess

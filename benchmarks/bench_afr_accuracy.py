@@ -88,7 +88,15 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from _common import ContentionMeter, configure_threads, emit, environment_header, fmt_seconds, markdown_table
+from _common import (
+    ContentionMeter,
+    configure_threads,
+    emit,
+    environment_header,
+    fit_recording_warnings,
+    fmt_seconds,
+    markdown_table,
+)
 from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -334,12 +342,9 @@ def ece_floor(prob: np.ndarray, draws: int, seed: int) -> float:
 
 
 def timed_fit(estimator, X, y) -> tuple[object, float, list[str]]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        t0 = time.perf_counter()
-        estimator.fit(X, y)
-        seconds = time.perf_counter() - t0
-    return estimator, seconds, sorted({w.category.__name__ for w in caught})
+    t0 = time.perf_counter()
+    estimator, caught = fit_recording_warnings(estimator, X, y)
+    return estimator, time.perf_counter() - t0, caught
 
 
 def support_ok(selected: np.ndarray) -> bool:

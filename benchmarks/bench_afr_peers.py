@@ -57,6 +57,7 @@ from _common import (
     configure_threads,
     emit,
     environment_header,
+    fit_recording_warnings,
     fmt_float,
     fmt_ratio,
     fmt_seconds,
@@ -130,14 +131,6 @@ def make_data(n: int, p: int, n_test: int, flip: float, seed: int):
     X, y, y_clean = make_additive_classification(n + n_test, p, flip=flip, random_state=seed, return_clean=True)
     scaler = StandardScaler().fit(X[:n])
     return scaler.transform(X[:n]), y[:n], scaler.transform(X[n:]), y_clean[n:]
-
-
-def fit_quiet(estimator, X, y):
-    """Fit with warnings recorded instead of printed; returns (estimator, names of the warnings)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        estimator.fit(X, y)
-    return estimator, sorted({w.category.__name__ for w in caught})
 
 
 def splines(args: argparse.Namespace) -> SplineTransformer:
@@ -223,7 +216,7 @@ def warm_up(args: argparse.Namespace) -> list[list]:
     rows.append(["skglm GroupProxNewton (numba compilation)", fmt_seconds(time.perf_counter() - t0)])
     for solver in SOLVERS:
         t0 = time.perf_counter()
-        fit_quiet(CorrentropySAM(solver=solver, lam=0.02, calibration_cv=None, device="cpu"), Xw, yw)
+        fit_recording_warnings(CorrentropySAM(solver=solver, lam=0.02, calibration_cv=None, device="cpu"), Xw, yw)
         rows.append([f"CorrentropySAM solver={solver!r}", fmt_seconds(time.perf_counter() - t0)])
     t0 = time.perf_counter()
     make_pipeline(splines(args), LogisticRegression(max_iter=1000)).fit(Xw, yw)
@@ -265,7 +258,9 @@ def run_size(args: argparse.Namespace, name: str, n: int, p: int) -> dict:
         ours = {}
         for solver in SOLVERS:
             params = dict(solver=solver, lam=lam, n_basis=d, calibration_cv=None, device="cpu")
-            timing, (model, caught) = measure(lambda: fit_quiet(CorrentropySAM(**params), Xtr, ytr), args.repeats)
+            timing, (model, caught) = measure(
+                lambda: fit_recording_warnings(CorrentropySAM(**params), Xtr, ytr), args.repeats
+            )
             ours[solver] = (timing, model, caught)
         target = len(ours["mm"][1].selected_features_)
         match = match_alpha(phi_tr, ytr, target, args)
@@ -365,7 +360,7 @@ def run_size(args: argparse.Namespace, name: str, n: int, p: int) -> dict:
         tight, seconds, notes = {}, {}, []
         for solver in SOLVERS:
             t0 = time.perf_counter()
-            model, caught = fit_quiet(
+            model, caught = fit_recording_warnings(
                 CorrentropySAM(solver=solver, lam=lam, n_basis=d, calibration_cv=None, device="cpu", **TIGHT[solver]),
                 Xtr,
                 ytr,
@@ -404,7 +399,7 @@ def run_size(args: argparse.Namespace, name: str, n: int, p: int) -> dict:
         t_path, (lams_path, exact_steps) = measure(lambda: path_results(Xtr, ytr, **path_kw), args.repeats)
         lam_min = float(lams_path[-1])
         t_cold, (cold, caught) = measure(
-            lambda: fit_quiet(
+            lambda: fit_recording_warnings(
                 CorrentropySAM(solver="mm", lam=lam_min, n_basis=d, calibration_cv=None, device="cpu"), Xtr, ytr
             ),
             args.repeats,

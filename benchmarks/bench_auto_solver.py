@@ -17,7 +17,6 @@ C-loss's flat tail), so smaller sigma are not informative.
 from __future__ import annotations
 
 import argparse
-import warnings
 
 import numpy as np
 from _common import (
@@ -26,6 +25,7 @@ from _common import (
     configure_threads,
     emit,
     environment_header,
+    fit_recording_warnings,
     fmt_ratio,
     fmt_seconds,
     markdown_table,
@@ -55,10 +55,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def fit(X: np.ndarray, y: np.ndarray, solver: str, sigma: float, lam: float) -> tuple[CorrentropySAM, list[str]]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = CorrentropySAM(solver=solver, sigma=sigma, lam=lam, calibration_cv=None, device="cpu").fit(X, y)
-    return model, sorted({w.category.__name__ for w in caught})
+    model = CorrentropySAM(solver=solver, sigma=sigma, lam=lam, calibration_cv=None, device="cpu")
+    return fit_recording_warnings(model, X, y)
 
 
 def main() -> None:
