@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -200,6 +202,51 @@ def test_sigmoid_flip_map_recovers_a_known_flip_rate(rho: float) -> None:
     log_p = fitted.log_proba(grid)
     np.testing.assert_allclose(np.exp(log_p[:, 1]), prob, rtol=1e-12)
     assert np.all(np.isfinite(log_p))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**31 - 1), noise=st.sampled_from([0.0, 0.5, 1.0, 100.0]),
+       flip=st.sampled_from([0.0, 0.2, 0.4]), n=st.integers(5, 2000))
+def test_flip_map_solver_reaches_what_scipy_lbfgsb_reaches(seed: int, noise: float, flip: float, n: int) -> None:
+    # The 2-parameter likelihood is solved by a projected Newton of our own (scipy's L-BFGS-B wakes spinning
+    # OpenBLAS threads): from the same two starts, its best optimum is never worse than L-BFGS-B's, and stays
+    # inside the box, including the degenerate cases (no signal, separable, rho at its bounds).
+    from scipy.optimize import minimize
+
+    from hrr.afr._calibration import _FLIP_LOWER, _FLIP_UPPER, _flip_nll, fit_sigmoid_flip, fit_sigmoid_slope
+
+    rng = np.random.default_rng(seed)
+    f = rng.normal(size=n) * rng.uniform(0.1, 5.0)
+    y01 = ((f + noise * rng.normal(size=n) > 0) ^ (rng.random(n) < flip)).astype(np.float64)
+    y_pm = 2.0 * y01 - 1.0
+    a, rho = fit_sigmoid_flip(f, y_pm)
+    assert _FLIP_LOWER[0] <= a <= _FLIP_UPPER[0] and _FLIP_LOWER[1] <= rho <= _FLIP_UPPER[1]
+    ours = _flip_nll(np.array([a, rho]), f, y01)[0]
+    platt = fit_sigmoid_slope(f, y_pm)
+    reference = min(
+        minimize(lambda x: _flip_nll(x, f, y01)[:2], np.array(start), jac=True, method="L-BFGS-B",
+                 bounds=list(zip(_FLIP_LOWER, _FLIP_UPPER, strict=True))).fun
+        for start in ((platt, 0.0), (min(2.0 * platt, 1e3), 0.1))
+    )
+    assert ours <= reference + 1e-9 * max(1.0, abs(reference))
+
+
+def test_flip_map_hessian_matches_finite_differences() -> None:
+    from hrr.afr._calibration import _flip_nll
+
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=500) * 2
+    y01 = ((f + rng.normal(size=500) > 0) ^ (rng.random(500) < 0.2)).astype(np.float64)
+    x = np.array([1.3, 0.12])
+    _, grad, hess = _flip_nll(x, f, y01, hessian=True)
+    assert hess is not None
+    h = 1e-6
+    numeric = np.stack([(_flip_nll(x + h * e, f, y01)[1] - _flip_nll(x - h * e, f, y01)[1]) / (2 * h)
+                        for e in np.eye(2)], axis=1)
+    np.testing.assert_allclose(hess[0], numeric, rtol=1e-5, atol=1e-6)
+    numeric_grad = [(_flip_nll(x + h * e, f, y01)[0] - _flip_nll(x - h * e, f, y01)[0]) / (2 * h) for e in np.eye(2)]
+    np.testing.assert_allclose(grad, numeric_grad, rtol=1e-5)
+    assert np.all(np.linalg.eigvalsh(hess[1]) >= -1e-9)  # Gauss-Newton is never indefinite
 
 
 def test_sigmoid_flip_map_survives_save_and_load(tmp_path) -> None:

@@ -59,38 +59,118 @@ def fit_sigmoid_slope(decision: NDArray[np.float64], y_pm: NDArray[np.float64]) 
     return a
 
 
-def _flip_nll(params: NDArray[np.float64], decision: NDArray[np.float64], y01: NDArray[np.float64]
-              ) -> tuple[float, NDArray[np.float64]]:
-    """Negative log-likelihood of P = rho + (1 - 2 rho) sigmoid(a f), and its gradient in (a, rho)."""
+def _flip_nll(params: NDArray[np.float64], decision: NDArray[np.float64], y01: NDArray[np.float64],
+              hessian: bool = False) -> tuple[float, NDArray[np.float64], NDArray[np.float64] | None]:
+    """Negative log-likelihood of P = rho + (1 - 2 rho) sigmoid(a f), its gradient in (a, rho) and, with
+    ``hessian``, (2, 2, 2): its Hessian and its Gauss-Newton matrix (sum of l''(p) grad p grad p^T, never
+    indefinite)."""
     a, rho = params
     s = 0.5 * (1.0 + np.tanh(0.5 * a * decision))
     p = np.clip(rho + (1.0 - 2.0 * rho) * s, 1e-300, 1.0 - 1e-16)
     nll = -np.sum(y01 * np.log(p) + (1.0 - y01) * np.log1p(-p))
     dnll_dp = -(y01 / p - (1.0 - y01) / (1.0 - p))
-    grad_a = np.sum(dnll_dp * (1.0 - 2.0 * rho) * s * (1.0 - s) * decision)
-    grad_rho = np.sum(dnll_dp * (1.0 - 2.0 * s))
-    return float(nll), np.array([grad_a, grad_rho])
+    ds = s * (1.0 - s)
+    dp_da = (1.0 - 2.0 * rho) * ds * decision
+    dp_drho = 1.0 - 2.0 * s
+    grad = np.array([np.sum(dnll_dp * dp_da), np.sum(dnll_dp * dp_drho)])
+    if not hessian:
+        return float(nll), grad, None
+    bounded = np.clip(p, 1e-12, 1.0 - 1e-12)  # keeps 1 / p^2 finite; only certainties that are wrong reach it
+    d2nll_dp2 = y01 / bounded**2 + (1.0 - y01) / (1.0 - bounded) ** 2
+    gauss_newton = np.array([[np.sum(d2nll_dp2 * dp_da**2), np.sum(d2nll_dp2 * dp_da * dp_drho)],
+                             [0.0, np.sum(d2nll_dp2 * dp_drho**2)]])
+    gauss_newton[1, 0] = gauss_newton[0, 1]
+    h_aa = gauss_newton[0, 0] + np.sum(dnll_dp * dp_da * (1.0 - 2.0 * s) * decision)
+    h_ar = gauss_newton[0, 1] - np.sum(2.0 * dnll_dp * ds * decision)
+    return float(nll), grad, np.stack([np.array([[h_aa, h_ar], [h_ar, gauss_newton[1, 1]]]), gauss_newton])
+
+
+_FLIP_LOWER = np.array([_MIN_SLOPE, 0.0])
+_FLIP_UPPER = np.array([1e3, _MAX_FLIP])
+
+
+def _newton_direction(hess: NDArray[np.float64], grad: NDArray[np.float64], free: NDArray[np.bool_]
+                      ) -> NDArray[np.float64] | None:
+    """-H_ff^{-1} g_f on the free variables (zero on the others), or None where H_ff is not positive definite.
+
+    2 x 2 in closed form: LAPACK, even for this size, goes through numpy's threaded BLAS (see below)."""
+    scale = 1e-12 * max(1.0, float(np.abs(hess).max()))
+    direction = np.zeros(2)
+    if free.all():
+        det = hess[0, 0] * hess[1, 1] - hess[0, 1] ** 2
+        if hess[0, 0] <= scale or det <= scale * scale:
+            return None
+        direction[0] = -(hess[1, 1] * grad[0] - hess[0, 1] * grad[1]) / det
+        direction[1] = -(hess[0, 0] * grad[1] - hess[0, 1] * grad[0]) / det
+        return direction
+    i = int(np.flatnonzero(free)[0])
+    if hess[i, i] <= scale:
+        return None
+    direction[i] = -grad[i] / hess[i, i]
+    return direction
+
+
+def _minimize_flip_nll(start: tuple[float, float], decision: NDArray[np.float64], y01: NDArray[np.float64]
+                       ) -> tuple[NDArray[np.float64], float]:
+    """Projected Newton (Bertsekas 1982) for the box-bounded 2-parameter likelihood; returns (x, nll).
+
+    Written out instead of calling scipy's L-BFGS-B: that solver's BLAS calls wake scipy's OpenBLAS threads,
+    which then spin for a while and steal the cores torch needs, so the next fits in a loop ran ~2.7x slower
+    (measured: 47 ms -> 130 ms per fit at n = 2000 on 2 cores). Newton needs ~10 steps here.
+    Where the Hessian of the free variables is not positive definite (the likelihood is not concave in (a, rho)),
+    the step is Gauss-Newton's.
+    """
+    x = np.clip(np.asarray(start, dtype=np.float64), _FLIP_LOWER, _FLIP_UPPER)
+    nll, grad, hess = _flip_nll(x, decision, y01, hessian=True)
+    for _ in range(200):
+        assert hess is not None
+        # Variables held at a bound the gradient pushes against stay fixed this step.
+        fixed = ((x <= _FLIP_LOWER) & (grad > 0)) | ((x >= _FLIP_UPPER) & (grad < 0))
+        free = ~fixed
+        if not free.any():
+            break
+        direction = _newton_direction(hess[0], grad, free)
+        if direction is None or float(grad @ direction) >= 0.0:
+            direction = _newton_direction(hess[1], grad, free)
+        if direction is None:
+            direction = -grad * free
+        # Newton decrement: the predicted decrease is below what float64 resolves in the likelihood.
+        if -float(grad @ direction) <= 1e-13 * max(1.0, abs(nll)):
+            break
+        step, accepted = 1.0, False
+        for _ in range(60):
+            trial = np.clip(x + step * direction, _FLIP_LOWER, _FLIP_UPPER)
+            trial_nll = _flip_nll(trial, decision, y01)[0]
+            if trial_nll <= nll + 1e-4 * float(grad @ (trial - x)):
+                accepted = True
+                break
+            step *= 0.5
+        if not accepted:
+            break
+        change = np.abs(trial - x)
+        x = trial
+        nll, grad, hess = _flip_nll(x, decision, y01, hessian=True)
+        if np.all(change <= 1e-12 * (1.0 + np.abs(x))):
+            break
+    return x, nll
 
 
 def fit_sigmoid_flip(decision: NDArray[np.float64], y_pm: NDArray[np.float64]) -> tuple[float, float]:
-    """(a, rho) maximising the likelihood of P = rho + (1 - 2 rho) sigmoid(a f) (L-BFGS-B, bounded).
+    """(a, rho) maximising the likelihood of P = rho + (1 - 2 rho) sigmoid(a f) (projected Newton, bounded).
 
     Started from Platt's slope with rho = 0 and from 2x that slope with rho = 0.1 (the likelihood need not be
     concave in (a, rho)); the better optimum wins. a stays in [1e-6, 1e3], rho in [0, 0.49].
     """
-    from scipy.optimize import minimize
-
     y01 = (np.asarray(y_pm) > 0).astype(np.float64)
     decision = np.asarray(decision, dtype=np.float64)
     platt = fit_sigmoid_slope(decision, y_pm)
-    best = None
+    best: tuple[NDArray[np.float64], float] | None = None
     for start in ((platt, 0.0), (min(2.0 * platt, 1e3), 0.1)):
-        out = minimize(_flip_nll, np.array(start), args=(decision, y01), jac=True, method="L-BFGS-B",
-                       bounds=[(_MIN_SLOPE, 1e3), (0.0, _MAX_FLIP)])
-        if best is None or out.fun < best.fun:
-            best = out
+        found = _minimize_flip_nll(start, decision, y01)
+        if best is None or found[1] < best[1]:
+            best = found
     assert best is not None
-    return float(best.x[0]), float(best.x[1])
+    return float(best[0][0]), float(best[0][1])
 
 
 class ProbabilityMap:
