@@ -232,6 +232,98 @@ def fmt_float(value: float, digits: int = 10) -> str:
     return f"{value:.{digits}g}"
 
 
+def t_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float, float]:
+    """Mean and 95 % t-interval over seeds (nan bounds with one seed)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    mean = float(v.mean())
+    if len(v) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return mean, mean - half, mean + half
+
+
+def fmt_interval(values: Sequence[float], digits: int) -> str:
+    """Mean [95 % t-interval] over seeds (the mean alone with one seed)."""
+    mean, lo, hi = t_interval(values)
+    if lo != lo:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def welch_difference(values: Sequence[float], base: Sequence[float], digits: int, lower_is_better: bool) -> str:
+    """mean(values) - mean(base) with a 95 % Welch t-interval and a verdict ("no difference" when it holds 0)."""
+    if len(values) < 2 or len(base) < 2:
+        return "-"
+    from scipy import stats
+
+    a, b = np.asarray(values, float), np.asarray(base, float)
+    diff = a.mean() - b.mean()
+    se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    if not np.isfinite(se):
+        return f"{diff:+.{digits}f} (not finite)"
+    if se == 0:  # every seed gave the same value on both sides
+        verdict = "no difference" if diff == 0 else ("worse" if (diff > 0) == lower_is_better else "better")
+        return f"{diff:+.{digits}f} {verdict} (no spread)"
+    dof = se**4 / ((a.var(ddof=1) / len(a)) ** 2 / (len(a) - 1) + (b.var(ddof=1) / len(b)) ** 2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.975, dof) * se)
+    lo, hi = diff - half, diff + half
+    verdict = "no difference" if lo <= 0 <= hi else ("worse" if (lo > 0) == lower_is_better else "better")
+    return f"{diff:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}] {verdict}"
+
+
+def settings_key(settings: dict[str, Any]) -> str:
+    """A short stable hash of JSON-able settings: the file name a cached run is stored under."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _run_and_store(task: tuple[Callable[[dict[str, Any]], dict[str, Any]], dict[str, Any], str]) -> dict[str, Any]:
+    import json
+
+    from hrr._io import atomic_path
+
+    worker, job, path = task
+    out = worker(job)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(out, handle)
+    return out
+
+
+def run_cached(jobs: Sequence[dict[str, Any]], worker: Callable[[dict[str, Any]], dict[str, Any]], cache_dir: str,
+               n_jobs: int = 1, train: bool = True) -> tuple[list[dict[str, Any] | None], int]:
+    """Results of ``worker(job)`` for every job (in order), each stored as ``<cache_dir>/<job["key"]>.json``.
+
+    Cached results are loaded; the others are computed (``n_jobs`` > 1: a spawn pool, one job per process at a
+    time; ``worker`` must be a module-level function) and written atomically as each finishes, so an interrupted
+    study keeps what it finished. With ``train=False`` missing results are None. Returns (results, n computed).
+    """
+    import json
+    import multiprocessing as mp
+
+    os.makedirs(cache_dir, exist_ok=True)
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    todo = []
+    for i, job in enumerate(jobs):
+        path = os.path.join(cache_dir, f"{job['key']}.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                results[i] = json.load(handle)
+        elif train:
+            todo.append((i, (worker, job, path)))
+    if todo and n_jobs > 1:
+        with mp.get_context("spawn").Pool(n_jobs) as pool:
+            for (i, _), out in zip(todo, pool.imap(_run_and_store, [t for _, t in todo]), strict=True):
+                results[i] = out
+    else:
+        for i, task in todo:
+            results[i] = _run_and_store(task)
+    return results, len(todo)
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]

@@ -96,8 +96,8 @@ from _common import (
     fit_recording_warnings,
     fmt_seconds,
     markdown_table,
+    t_interval,
 )
-from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss
@@ -452,16 +452,6 @@ def warm_up(args: argparse.Namespace) -> list[list[str]]:
 
 
 # ---------------------------------------------------------------------------------------------------- stats
-def t_interval(values) -> tuple[float, float, float]:
-    """Mean and 95 % t-interval over seeds (nan bounds with one seed)."""
-    v = np.asarray(values, dtype=float)
-    mean = float(v.mean())
-    if len(v) < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return mean, mean - half, mean + half
-
-
 def fmt_diff(values) -> str:
     """Points (x100): mean [95 % t-interval], and "no difference" when the interval contains 0."""
     mean, lo, hi = t_interval(100.0 * np.asarray(values, dtype=float))
