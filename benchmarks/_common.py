@@ -294,13 +294,15 @@ def _run_and_store(task: tuple[Callable[[dict[str, Any]], dict[str, Any]], dict[
 
 
 def run_cached(jobs: Sequence[dict[str, Any]], worker: Callable[[dict[str, Any]], dict[str, Any]], cache_dir: str,
-               n_jobs: int = 1, train: bool = True) -> tuple[list[dict[str, Any] | None], int]:
+               n_jobs: int = 1, train: bool = True) -> tuple[list[dict[str, Any] | None], str]:
     """Results of ``worker(job)`` for every job (in order), each stored as ``<cache_dir>/<job["key"]>.json``.
 
     Cached results are loaded; the others are computed (``n_jobs`` > 1: a spawn pool, one job per process at a
     time; ``worker`` must be a module-level function) and written atomically as each finishes, so an interrupted
-    study keeps what it finished. With ``train=False`` missing results are None. Returns (results, n computed).
+    study keeps what it finished. With ``train=False`` missing results are None. Returns (results, a line saying
+    how many were cached, computed and missing, and the wall time).
     """
+    start = time.perf_counter()
     import json
     import multiprocessing as mp
 
@@ -321,7 +323,11 @@ def run_cached(jobs: Sequence[dict[str, Any]], worker: Callable[[dict[str, Any]]
     else:
         for i, task in todo:
             results[i] = _run_and_store(task)
-    return results, len(todo)
+    missing = sum(out is None for out in results)
+    line = (f"{len(jobs) - len(todo) - missing} runs cached in {cache_dir}, {len(todo)} trained in "
+            f"{time.perf_counter() - start:.0f} s wall ({n_jobs} jobs, one thread each)"
+            + (f", {missing} missing (not trained)" if missing else "") + ".")
+    return results, line
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -156,12 +155,8 @@ def main() -> None:
     jobs = [{"key": settings_key({"spec": asdict(spec), "seed": seed, "eval_every": args.eval_every, "version": 2}),
              "method": method, "spec": asdict(spec), "seed": seed, "eval_every": args.eval_every}
             for seed in args.seeds for method, spec in methods.items()]
-    start = time.perf_counter()
-    found, n_trained = run_cached(jobs, train_one, args.cache_dir, args.jobs, train=not args.no_train)
-    missing = sum(out is None for out in found)
-    emit(f"{len(jobs) - n_trained - missing} runs cached in {args.cache_dir}, {n_trained} trained in "
-         f"{time.perf_counter() - start:.0f} s wall ({args.jobs} jobs, one thread each)"
-         + (f", {missing} missing (--no-train)" if missing else "") + ".\n")
+    found, line = run_cached(jobs, train_one, args.cache_dir, args.jobs, train=not args.no_train)
+    emit(f"{line}\n")
     runs: dict[str, list[dict]] = {}
     for job, out in zip(jobs, found, strict=True):
         if out is not None:

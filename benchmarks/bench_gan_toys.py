@@ -6,10 +6,12 @@ critic loss with J, plus ``min_F E[L_ada]``) with and without the gradient penal
 AdaptiveMix rows at other weights (the default weight is chosen from them, see docs/regularizers.md).
 
 Per (dataset, method, seed): modes covered, high-quality share and sliced Wasserstein distance (SWD) on 10 000
-samples from fixed noise, scored every ``--eval-every`` generator steps. Tables: mean [95 % t-interval] over seeds,
-and each method against the converged baseline it extends (difference of means, t-interval of the difference;
-"no difference" when it contains 0). Figure: ``<out>/toy_<dataset>.png``, Fig. 3's layout (data, StdGAN, WGAN-GP,
-AdaptiveMix; samples on top, the discriminator's confidence map below), seed ``--seeds[0]``.
+samples from fixed noise, scored every ``--eval-every`` generator steps; and how close the final critic is to an
+affine function on [-2, 2]^2 (R^2 of the least-squares fit on a 61 x 61 grid, and that fit's slope).
+Tables: mean [95 % t-interval] over seeds, and each method against the converged baseline it extends (difference
+of means, Welch interval of the difference; "no difference" when it contains 0). Figure:
+``<out>/toy_<dataset>.png``, Fig. 3's layout (data, StdGAN, WGAN-GP, AdaptiveMix; samples on top, the
+discriminator's confidence map below), seed ``--seeds[0]``.
 
 Each run is cached as JSON in ``--cache-dir`` (keyed by dataset, settings and seed; written atomically), so a long
 study can be run in pieces and re-printed; runs are deterministic under their seed on one machine and thread
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -87,6 +88,19 @@ def methods_to_run(args: argparse.Namespace) -> dict[str, ToyGANSpec]:
     return methods
 
 
+def critic_linearity(grid: list[list[float]]) -> tuple[float, float]:
+    """(R^2 of the best affine fit, its slope) of the critic's values on the [-2, 2]^2 grid: R^2 near 1 means a
+    (nearly) linear critic, whose gradient is the same everywhere, so it never pulls samples back."""
+    values = np.asarray(grid, dtype=np.float64).ravel()
+    axis = np.linspace(-2, 2, GRID)
+    gx, gy = np.meshgrid(axis, axis, indexing="xy")
+    design = np.c_[gx.ravel(), gy.ravel(), np.ones(values.size)]
+    coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+    spread = values.var()
+    r2 = 1.0 - (values - design @ coef).var() / spread if spread > 0 else 1.0
+    return float(r2), float(np.hypot(coef[0], coef[1]))
+
+
 def plot(dataset: str, runs: dict[str, dict], path: Path) -> None:
     import matplotlib
 
@@ -105,8 +119,13 @@ def plot(dataset: str, runs: dict[str, dict], path: Path) -> None:
         run = runs[method]
         s = np.asarray(run["samples"])
         axes[0, col].scatter(s[:, 0], s[:, 1], s=1, c="tab:blue")
-        axes[0, col].set_title(f"{titles[method]}\n{run['covered']}/{run['total']} modes, SWD {run['swd']:.3f}",
+        axes[0, col].set_title(f"{titles[method]}\n{run['covered']}/{run['total']} modes, SWD {run['swd']:.3g}",
                                fontsize=9)
+        outside = float(np.mean(np.abs(s).max(axis=1) > 2.0))
+        if outside > 0.5:
+            note = f"diverged at step {run['diverged_at']}" if run["diverged_at"] else "stopped"
+            axes[0, col].text(0, 0, f"{note}:\n{100 * outside:.0f} % of samples\noutside this window", ha="center",
+                              va="center", fontsize=8)
         grid = np.asarray(run["critic_grid"])
         if run["spec"]["loss"] == "standard":
             conf, label = 1 / (1 + np.exp(-grid)), "D(x) = P(real)"
@@ -160,12 +179,8 @@ def main() -> None:
     jobs = [{"key": run_key(dataset, spec, seed), "dataset": dataset, "method": method, "spec": asdict(spec),
              "seed": seed, "eval_every": args.eval_every}
             for seed in args.seeds for dataset in args.datasets for method, spec in methods.items()]  # seed-major
-    start = time.perf_counter()
-    found, n_trained = run_cached(jobs, train_one, args.cache_dir, args.jobs, train=not args.no_train)
-    missing = sum(out is None for out in found)
-    emit(f"\n{len(jobs) - n_trained - missing} runs cached in {args.cache_dir}, {n_trained} trained in "
-         f"{time.perf_counter() - start:.0f} s wall ({args.jobs} jobs, one thread each)"
-         + (f", {missing} missing (--no-train)" if missing else "") + ".\n")
+    found, line = run_cached(jobs, train_one, args.cache_dir, args.jobs, train=not args.no_train)
+    emit(f"\n{line}\n")
     results = {(job["dataset"], job["method"], job["seed"]): out for job, out in zip(jobs, found, strict=True)
                if out is not None}
     for dataset in args.datasets:
@@ -187,6 +202,8 @@ def main() -> None:
                          fmt_interval([r["swd"] for r in stable], 3) if stable else "-",
                          f"{len(diverged)} (at steps {sorted(diverged)})" if diverged else "0",
                          f"{sum(9 * r['covered'] >= 8 * r['total'] for r in runs)}/{len(runs)}",
+                         fmt_interval([critic_linearity(r["critic_grid"])[0] for r in runs], 2),
+                         f"{np.median([critic_linearity(r['critic_grid'])[1] for r in runs]):.3g}",
                          f"{np.mean([r['seconds'] for r in runs]):.0f} s"])
         floor = []
         for seed in args.seeds:  # the data itself, drawn afresh like a generator's 10 000 samples
@@ -195,10 +212,11 @@ def main() -> None:
             floor.append((stats.covered, stats.high_quality, sliced_wasserstein_2d(fresh, reference_points(dataset))))
         rows.append(["*floor: fresh draws of the data*", len(floor), fmt_interval([f[0] for f in floor], 1),
                      f"{min(f[0] for f in floor)}-{max(f[0] for f in floor)}",
-                     fmt_interval([f[1] for f in floor], 1), fmt_interval([f[2] for f in floor], 3), "-", "-", "-"])
+                     fmt_interval([f[1] for f in floor], 1), fmt_interval([f[2] for f in floor], 3), "-", "-", "-",
+                     "-", "-"])
         emit(markdown_table(["method", "seeds", "modes covered", "range", "high quality %",
                              "SWD (runs that did not diverge)", "diverged (SWD > 20, stopped)", ">= 8/9 of modes",
-                             "time per run"], rows))
+                             "critic: R^2 of an affine fit", "critic: its slope (median)", "time per run"], rows))
         rows = []
         for method, runs in per_method.items():
             base_name = BASELINE_OF.get(method.split(" ")[0])
