@@ -244,12 +244,18 @@ def t_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float, floa
     return mean, mean - half, mean + half
 
 
-def fmt_interval(values: Sequence[float], digits: int) -> str:
-    """Mean [95 % t-interval] over seeds (the mean alone with one seed)."""
+def fmt_interval(values: Sequence[float], digits: int, bounds: tuple[float, float] = (-np.inf, np.inf)) -> str:
+    """Mean [95 % t-interval] over seeds (the mean alone with one seed).
+
+    The interval is cut to ``bounds``, the range the quantity can take (a t-interval over few, spread seeds can
+    reach past it: 9 modes of 9, a negative distance); a cut end is marked with ``*``.
+    """
     mean, lo, hi = t_interval(values)
     if lo != lo:
         return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    low = f"{max(lo, bounds[0]):.{digits}f}" + ("*" if lo < bounds[0] else "")
+    high = f"{min(hi, bounds[1]):.{digits}f}" + ("*" if hi > bounds[1] else "")
+    return f"{mean:.{digits}f} [{low}, {high}]"
 
 
 def welch_difference(values: Sequence[float], base: Sequence[float], digits: int, lower_is_better: bool) -> str:

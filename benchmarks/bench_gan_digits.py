@@ -14,13 +14,14 @@ sigma 0.05) at each ``--mix-weights``; D trained on adversarially perturbed real
 Alg. 1) with the adaptive rule (PGD-3 while the head's W_sigma < ``--adv-threshold``, else FGM), and optionally
 FGM or PGD alone (``--methods``). Radius 0.05 and PGD step 0.02 per pixel (RMS).
 
-Tables: mean [95 % t-interval] over seeds, each method against the plain DCGAN (Welch interval of the difference;
-"no difference" when it contains 0), the score over training. Figures: ``<out>/gan_digits_samples.png`` (seed
-``--seeds[0]``) and ``<out>/gan_digits_curves.png`` (score over training, mean and seed range). Runs are cached
-as JSON in ``--cache-dir``; ``--jobs N`` trains N runs at once, one thread each.
+Tables: mean [95 % t-interval, cut at 0 (marked *)] over seeds, each method against the plain DCGAN (Welch interval
+of the difference; "no difference" when it contains 0), the score over training. Figures:
+``<out>/gan_digits_samples.png`` (seed ``--seeds[0]``) and ``<out>/gan_digits_curves.png`` (score over training,
+mean and seed range). Runs are cached as JSON in ``--cache-dir``; ``--jobs N`` trains N runs at once, one thread
+each.
 
     python benchmarks/bench_gan_digits.py --jobs 2       # 3 seeds
-    python benchmarks/bench_gan_digits.py --quick        # smoke run (< 1 min)
+    python benchmarks/bench_gan_digits.py --quick        # smoke run (1-2 min)
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def main() -> None:
                                                                            "hrr"), "bench_gan_digits"))
     parser.add_argument("--out", default="docs/img", help="folder for the figures (default: %(default)s)")
     parser.add_argument("--no-train", action="store_true", help="only report the runs already cached")
-    parser.add_argument("--quick", action="store_true", help="smoke run (< 1 min): 2 seeds, 100 steps")
+    parser.add_argument("--quick", action="store_true", help="smoke run (1-2 min): 2 seeds, 100 steps")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.iters, args.eval_every = [0, 1], 100, 50
@@ -165,7 +166,7 @@ def main() -> None:
     for method, seeds in runs.items():
         scores = [r["score"] for r in seeds]
         attacks = {k: sum(r["attacks"].get(k, 0) for r in seeds) for k in ("pgd", "fgm")}
-        rows.append([method, len(seeds), fmt_interval(scores, 2), f"{min(scores):.2f}-{max(scores):.2f}",
+        rows.append([method, len(seeds), fmt_interval(scores, 2, (0, np.inf)), f"{min(scores):.2f}-{max(scores):.2f}",
                      welch_difference(scores, [r["score"] for r in runs[BASELINE]], 2, True)
                      if method != BASELINE and BASELINE in runs else "-",
                      f"{attacks['pgd']} / {attacks['fgm']}" if any(attacks.values()) else "-",

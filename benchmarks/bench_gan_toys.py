@@ -8,10 +8,10 @@ AdaptiveMix rows at other weights (the default weight is chosen from them, see d
 Per (dataset, method, seed): modes covered, high-quality share and sliced Wasserstein distance (SWD) on 10 000
 samples from fixed noise, scored every ``--eval-every`` generator steps; and how close the final critic is to an
 affine function on [-2, 2]^2 (R^2 of the least-squares fit on a 61 x 61 grid, and that fit's slope).
-Tables: mean [95 % t-interval] over seeds, and each method against the converged baseline it extends (difference
-of means, Welch interval of the difference; "no difference" when it contains 0). Figure:
-``<out>/toy_<dataset>.png``, Fig. 3's layout (data, StdGAN, WGAN-GP, AdaptiveMix; samples on top, the
-discriminator's confidence map below), seed ``--seeds[0]``.
+Tables: mean [95 % t-interval, cut to the quantity's range, a cut end marked *] over seeds, and each method against
+the converged baseline it extends (difference of means, Welch interval of the difference; "no difference" when it
+contains 0). Figure: ``<out>/toy_<dataset>.png``, Fig. 3's layout (data, StdGAN, WGAN-GP, AdaptiveMix; samples on
+top, the discriminator's confidence map below), seed ``--seeds[0]``.
 
 Each run is cached as JSON in ``--cache-dir`` (keyed by dataset, settings and seed; written atomically), so a long
 study can be run in pieces and re-printed; runs are deterministic under their seed on one machine and thread
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/img", help="folder for the figures (default: %(default)s)")
     parser.add_argument("--no-train", action="store_true", help="only report the runs already cached")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run (< 1 min): seeds 0, 1; 200 steps; nine Gaussians; own cache and figure folder")
+                        help="smoke run (1-2 min): seeds 0, 1; 200 steps; nine Gaussians; own cache and figure folder")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.iters, args.datasets, args.eval_every = [0, 1], 200, ["gaussians"], 100
@@ -197,12 +197,12 @@ def main() -> None:
             covered = [r["covered"] for r in runs]
             stable = [r for r in runs if r["diverged_at"] is None]
             diverged = [r["diverged_at"] for r in runs if r["diverged_at"] is not None]
-            rows.append([method, len(runs), fmt_interval(covered, 1), f"{min(covered)}-{max(covered)}",
-                         fmt_interval([r["high_quality"] for r in runs], 1),
-                         fmt_interval([r["swd"] for r in stable], 3) if stable else "-",
+            rows.append([method, len(runs), fmt_interval(covered, 1, (0, total)), f"{min(covered)}-{max(covered)}",
+                         fmt_interval([r["high_quality"] for r in runs], 1, (0, 100)),
+                         fmt_interval([r["swd"] for r in stable], 3, (0, np.inf)) if stable else "-",
                          f"{len(diverged)} (at steps {sorted(diverged)})" if diverged else "0",
                          f"{sum(9 * r['covered'] >= 8 * r['total'] for r in runs)}/{len(runs)}",
-                         fmt_interval([critic_linearity(r["critic_grid"])[0] for r in runs], 2),
+                         fmt_interval([critic_linearity(r["critic_grid"])[0] for r in runs], 2, (-np.inf, 1)),
                          f"{np.median([critic_linearity(r['critic_grid'])[1] for r in runs]):.3g}",
                          f"{np.mean([r['seconds'] for r in runs]):.0f} s"])
         floor = []
@@ -210,10 +210,10 @@ def main() -> None:
             fresh = sample_toy(dataset, 10_000, torch.Generator().manual_seed(10_000 + seed))
             stats = toy_mode_stats(dataset, fresh)
             floor.append((stats.covered, stats.high_quality, sliced_wasserstein_2d(fresh, reference_points(dataset))))
-        rows.append(["*floor: fresh draws of the data*", len(floor), fmt_interval([f[0] for f in floor], 1),
+        rows.append(["*floor: fresh draws of the data*", len(floor), fmt_interval([f[0] for f in floor], 1, (0, total)),
                      f"{min(f[0] for f in floor)}-{max(f[0] for f in floor)}",
-                     fmt_interval([f[1] for f in floor], 1), fmt_interval([f[2] for f in floor], 3), "-", "-", "-",
-                     "-", "-"])
+                     fmt_interval([f[1] for f in floor], 1, (0, 100)),
+                     fmt_interval([f[2] for f in floor], 3, (0, np.inf)), "-", "-", "-", "-", "-"])
         emit(markdown_table(["method", "seeds", "modes covered", "range", "high quality %",
                              "SWD (runs that did not diverge)", "diverged (SWD > 20, stopped)", ">= 8/9 of modes",
                              "critic: R^2 of an affine fit", "critic: its slope (median)", "time per run"], rows))

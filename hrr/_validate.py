@@ -35,7 +35,7 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     """Return ``value`` if it is one of ``choices``, else raise ValueError listing them."""
     options = tuple(choices)
     if value not in options:
-        raise ValueError(f"{name} must be one of {set(options)}, got {value!r}")
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")  # in the given order
     return str(value)
 
 

@@ -89,3 +89,26 @@ def test_a_baseline_converges_in_a_fast_configuration() -> None:
     run = train_toy_gan("gaussians", spec, seed=0)
     _, covered, high_quality, swd = run.history[-1]
     assert covered >= 8 and high_quality > 40.0 and swd < 0.3
+
+
+def test_bad_inputs_name_the_argument() -> None:
+    gen = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match=r"name must be one of \['gaussians', 'circles'\], got 'moons'"):
+        sample_toy("moons", 10, gen)
+    with pytest.raises(ValueError, match=r"n must be an int >= 1, got -5"):
+        sample_toy("gaussians", -5, gen)
+    with pytest.raises(TypeError, match=r"generator must be a torch\.Generator, got int"):
+        sample_toy("gaussians", 5, 0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"points must be an \(n, 2\) tensor"):
+        toy_mode_stats("gaussians", torch.zeros(3, 3))
+    with pytest.raises(TypeError, match=r"spec must be a ToyGANSpec \(e.g. TOY_METHODS\['wgan-gp'\]\), got str"):
+        train_toy_gan("gaussians", "wgan-gp", 0)  # type: ignore[arg-type]
+    spec = TOY_METHODS["wgan-gp"]
+    for change, message in (({"iters": 0}, "spec.iters must be an int >= 1"), ({"batch": 1}, "spec.batch must be"),
+                            ({"mix_pairing": "bad"}, "spec.mix_pairing must be one of")):
+        with pytest.raises(ValueError, match=message):
+            train_toy_gan("gaussians", spec.with_(**change), 0)
+    with pytest.raises(ValueError, match="eval_every must be an int >= 1, got 0"):
+        train_toy_gan("gaussians", spec.with_(iters=1), 0, eval_every=0)
+    with pytest.raises(TypeError, match="seed must be an int >= 0"):
+        train_toy_gan("gaussians", spec.with_(iters=1), "a")  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from hrr._validate import check_choice
+from hrr._validate import check_choice, check_int
 from hrr.gan._adaptivemix import AdaptiveMix
 from hrr.gan._losses import gradient_penalty
 from hrr.gan._orthogonal import MeanHead
@@ -37,6 +37,9 @@ _SECTORS = 36  # 10° sectors per circle: 108 "modes" on the circles
 def sample_toy(name: str, n: int, generator: torch.Generator) -> Tensor:
     """(n, 2) float32 points of toy ``name`` ("gaussians" or "circles"), drawn from ``generator``."""
     check_choice("name", name, TOY_DATASETS)
+    n = check_int("n", n, minimum=1)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     if name == "gaussians":
         idx = torch.randint(0, len(CENTERS), (n,), generator=generator)
         return torch.tensor(CENTERS)[idx] + GAUSS_STD * torch.randn(n, 2, generator=generator)
@@ -63,6 +66,8 @@ class ModeStats:
 def toy_mode_stats(name: str, points: Tensor) -> ModeStats:
     """:class:`ModeStats` of generated ``points`` (n, 2) for toy ``name``."""
     check_choice("name", name, TOY_DATASETS)
+    if not isinstance(points, Tensor) or points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points must be an (n, 2) tensor, got {getattr(points, 'shape', type(points).__name__)}")
     points = points.detach().float().cpu()
     if name == "gaussians":
         dist = torch.cdist(points, torch.tensor(CENTERS))
@@ -120,7 +125,8 @@ class ToyGANSpec:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-# Baselines: the settings that reached >= 8/9 Gaussians (docs/regularizers.md, section 8.1, lists the runs).
+# The compared loops (docs/regularizers.md, section 8.1, has their results over 5 seeds; WGAN-GP with a linear head
+# reached >= 8/9 Gaussians in every seed, the standard GAN and the mean-head WGAN-GP not in every seed).
 TOY_METHODS: dict[str, ToyGANSpec] = {
     "stdgan": ToyGANSpec(loss="standard", head="linear", gp=0.0, lr=2e-4, d_steps=1, width=256, iters=6000),
     "wgan-gp": ToyGANSpec(loss="wgan", head="linear", gp=10.0, lr=1e-4, d_steps=5, width=128, iters=8000),
@@ -201,13 +207,24 @@ def train_toy_gan(dataset: str, spec: ToyGANSpec, seed: int, *, eval_every: int 
     """Train ``spec`` on toy ``dataset`` from ``seed`` (weights from a forked global RNG, every draw from a private
     generator: the same seed gives the same run on the same machine and thread count).
 
-    Scored at every ``eval_every`` generator steps (default: only at the end) on 10 000 samples from fixed noise.
+    Scored at every ``eval_every`` generator steps (>= 1; None: only at the end) on 10 000 samples from fixed
+    noise. Raises TypeError for a ``spec`` that is not a :class:`ToyGANSpec` and ValueError naming the setting
+    for an unknown choice or a count below its minimum.
     A run whose SWD exceeds ``divergence_swd`` at an evaluation (10x the data's extent: the samples have left
     [-2, 2]^2 far behind) is stopped there and marked ``diverged_at`` = that step; None never stops.
     """
     check_choice("dataset", dataset, TOY_DATASETS)
+    if not isinstance(spec, ToyGANSpec):
+        raise TypeError(f"spec must be a ToyGANSpec (e.g. TOY_METHODS[{spec!r}]), got {type(spec).__name__}")
     check_choice("spec.loss", spec.loss, ("standard", "wgan"))
     check_choice("spec.head", spec.head, ("linear", "mean"))
+    check_choice("spec.mix_pairing", spec.mix_pairing, ("real_fake", "within", "separate"))
+    for name in ("iters", "d_steps", "width"):
+        check_int(f"spec.{name}", getattr(spec, name), minimum=1)
+    check_int("spec.batch", spec.batch, minimum=2)  # AdaptiveMix and the penalty mix pairs within a batch
+    check_int("seed", seed, minimum=0)
+    if eval_every is not None:
+        check_int("eval_every", eval_every, minimum=1)
     start = time.perf_counter()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
