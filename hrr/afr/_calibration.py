@@ -93,18 +93,21 @@ def _newton_direction(hess: NDArray[np.float64], grad: NDArray[np.float64], free
                       ) -> NDArray[np.float64] | None:
     """-H_ff^{-1} g_f on the free variables (zero on the others), or None where H_ff is not positive definite.
 
-    2 x 2 in closed form: LAPACK, even for this size, goes through numpy's threaded BLAS (see below)."""
-    scale = 1e-12 * max(1.0, float(np.abs(hess).max()))
+    2 x 2 in closed form: LAPACK, even for this size, goes through numpy's threaded BLAS (see below). Definiteness
+    is judged relative to each variable's own curvature: a and rho differ in scale by up to 1e12 (near-separable
+    data leave the likelihood almost flat in a), so one absolute threshold would reject good Newton steps."""
+    if not np.all(np.isfinite(hess)):
+        return None
     direction = np.zeros(2)
     if free.all():
         det = hess[0, 0] * hess[1, 1] - hess[0, 1] ** 2
-        if hess[0, 0] <= scale or det <= scale * scale:
+        if hess[0, 0] <= 0.0 or hess[1, 1] <= 0.0 or det <= 1e-12 * hess[0, 0] * hess[1, 1]:
             return None
         direction[0] = -(hess[1, 1] * grad[0] - hess[0, 1] * grad[1]) / det
         direction[1] = -(hess[0, 0] * grad[1] - hess[0, 1] * grad[0]) / det
         return direction
     i = int(np.flatnonzero(free)[0])
-    if hess[i, i] <= scale:
+    if hess[i, i] <= 0.0:
         return None
     direction[i] = -grad[i] / hess[i, i]
     return direction
@@ -158,14 +161,18 @@ def _minimize_flip_nll(start: tuple[float, float], decision: NDArray[np.float64]
 def fit_sigmoid_flip(decision: NDArray[np.float64], y_pm: NDArray[np.float64]) -> tuple[float, float]:
     """(a, rho) maximising the likelihood of P = rho + (1 - 2 rho) sigmoid(a f) (projected Newton, bounded).
 
-    Started from Platt's slope with rho = 0 and from 2x that slope with rho = 0.1 (the likelihood need not be
-    concave in (a, rho)); the better optimum wins. a stays in [1e-6, 1e3], rho in [0, 0.49].
+    Started from Platt's slope with rho = 0, from 2x that slope with rho = 0.1 and from a = 1e3 with rho = the error
+    rate of sign(f) (the likelihood need not be concave in (a, rho)); the best optimum wins. a stays in [1e-6, 1e3],
+    rho in [0, 0.49].
     """
     y01 = (np.asarray(y_pm) > 0).astype(np.float64)
     decision = np.asarray(decision, dtype=np.float64)
     platt = fit_sigmoid_slope(decision, y_pm)
     best: tuple[NDArray[np.float64], float] | None = None
-    for start in ((platt, 0.0), (min(2.0 * platt, 1e3), 0.1)):
+    # The step-function limit (a at its bound, rho = the error rate of sign(f)) is a third start: on near-separable
+    # data the best optimum can sit on that bound, far from Platt's slope.
+    step_rho = float(np.clip(np.mean(y01 != (decision > 0)), 0.0, _MAX_FLIP))
+    for start in ((platt, 0.0), (min(2.0 * platt, 1e3), 0.1), (1e3, step_rho)):
         found = _minimize_flip_nll(start, decision, y01)
         if best is None or found[1] < best[1]:
             best = found
