@@ -258,6 +258,13 @@ def fmt_interval(values: Sequence[float], digits: int, bounds: tuple[float, floa
     return f"{mean:.{digits}f} [{low}, {high}]"
 
 
+def verdict(low: float, high: float, lower_is_better: bool = False) -> str:
+    """"no difference" when [low, high] holds 0, else "better" or "worse" by the side it lies on."""
+    if low <= 0 <= high:
+        return "no difference"
+    return "worse" if (low > 0) == lower_is_better else "better"
+
+
 def welch_difference(values: Sequence[float], base: Sequence[float], digits: int, lower_is_better: bool) -> str:
     """mean(values) - mean(base) with a 95 % Welch t-interval and a verdict ("no difference" when it holds 0)."""
     if len(values) < 2 or len(base) < 2:
@@ -270,13 +277,11 @@ def welch_difference(values: Sequence[float], base: Sequence[float], digits: int
     if not np.isfinite(se):
         return f"{diff:+.{digits}f} (not finite)"
     if se == 0:  # every seed gave the same value on both sides
-        verdict = "no difference" if diff == 0 else ("worse" if (diff > 0) == lower_is_better else "better")
-        return f"{diff:+.{digits}f} {verdict} (no spread)"
+        return f"{diff:+.{digits}f} {verdict(diff, diff, lower_is_better)} (no spread)"
     dof = se**4 / ((a.var(ddof=1) / len(a)) ** 2 / (len(a) - 1) + (b.var(ddof=1) / len(b)) ** 2 / (len(b) - 1))
     half = float(stats.t.ppf(0.975, dof) * se)
     lo, hi = diff - half, diff + half
-    verdict = "no difference" if lo <= 0 <= hi else ("worse" if (lo > 0) == lower_is_better else "better")
-    return f"{diff:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}] {verdict}"
+    return f"{diff:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}] {verdict(lo, hi, lower_is_better)}"
 
 
 def settings_key(settings: dict[str, Any]) -> str:

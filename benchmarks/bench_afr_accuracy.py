@@ -97,6 +97,7 @@ from _common import (
     fmt_seconds,
     markdown_table,
     t_interval,
+    verdict,
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -457,8 +458,7 @@ def fmt_diff(values) -> str:
     mean, lo, hi = t_interval(100.0 * np.asarray(values, dtype=float))
     if lo != lo:
         return f"{mean:+.1f} (one seed: no interval)"
-    verdict = "no difference" if lo <= 0.0 <= hi else ("better" if lo > 0 else "worse")
-    return f"{mean:+.1f} [{lo:+.1f}, {hi:+.1f}] {verdict}"
+    return f"{mean:+.1f} [{lo:+.1f}, {hi:+.1f}] {verdict(lo, hi)}"
 
 
 def fmt_acc(values) -> str:
@@ -730,10 +730,10 @@ def main() -> None:
                 target_rows.append([what, "not run", "-"])
                 continue
             mean, lo, hi = t_interval(100.0 * values)
-            verdict = "MET" if mean >= bound else "NOT MET"
+            status = "MET" if mean >= bound else "NOT MET"
             if lo == lo and lo <= 0.0 <= hi:
-                verdict += "; no difference from LR (interval contains 0)"
-            target_rows.append([what, fmt_diff(values), verdict])
+                status += "; no difference from LR (interval contains 0)"
+            target_rows.append([what, fmt_diff(values), status])
     if "a" in args.designs:
         for (name, who), noise in itertools.product(variants, args.noises):
             rows = cell("a", noise)

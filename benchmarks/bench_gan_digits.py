@@ -45,6 +45,7 @@ from _common import (
 )
 
 from hrr._io import atomic_path
+from hrr.demo._cache import cache_root
 from hrr.gan._digits import (
     DigitGANSpec,
     classifier_features,
@@ -137,8 +138,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=["adaptive"], choices=["adaptive", "fgm", "pgd"])
     parser.add_argument("--adv-threshold", type=float, default=0.55, help="W_sigma threshold kappa/(2 alpha)")
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--cache-dir", default=os.path.join(os.environ.get("HRR_CACHE_DIR", Path.home() / ".cache" /
-                                                                           "hrr"), "bench_gan_digits"))
+    parser.add_argument("--cache-dir", default=str(cache_root() / "bench_gan_digits"),
+                        help="$HRR_CACHE_DIR, else $XDG_CACHE_HOME/hrr, else ~/.cache/hrr; + /bench_gan_digits")
     parser.add_argument("--out", default="docs/img", help="folder for the figures (default: %(default)s)")
     parser.add_argument("--no-train", action="store_true", help="only report the runs already cached")
     parser.add_argument("--quick", action="store_true", help="smoke run (1-2 min): 2 seeds, 100 steps")

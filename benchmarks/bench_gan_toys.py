@@ -33,6 +33,7 @@ import torch
 from _common import emit, environment_header, fmt_interval, markdown_table, run_cached, settings_key, welch_difference
 
 from hrr._io import atomic_path
+from hrr.demo._cache import cache_root
 from hrr.gan._toy2d import (
     TOY_DATASETS,
     TOY_METHODS,
@@ -161,8 +162,8 @@ def main() -> None:
                         "method's own)")
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--cache-dir", default=os.path.join(os.environ.get("HRR_CACHE_DIR", Path.home() / ".cache" /
-                                                                           "hrr"), "bench_gan_toys"))
+    parser.add_argument("--cache-dir", default=str(cache_root() / "bench_gan_toys"),
+                        help="$HRR_CACHE_DIR, else $XDG_CACHE_HOME/hrr, else ~/.cache/hrr; + /bench_gan_toys")
     parser.add_argument("--out", default="docs/img", help="folder for the figures (default: %(default)s)")
     parser.add_argument("--no-train", action="store_true", help="only report the runs already cached")
     parser.add_argument("--quick", action="store_true",
