@@ -9,7 +9,7 @@ penultimate features of a CNN classifier trained here on the training half (its 
 **It is not FID** (no Inception network): compare its values only with each other. Floor: the training half
 against the reference half.
 
-Methods: the plain DCGAN; ``+ w * AdaptiveMix()(D.features, real, fake)`` in D's loss (real-fake pairs, L2,
+Methods: the plain DCGAN; ``+ AdaptiveMix(weight=w)(D.features, real, fake)`` in D's loss (real-fake pairs, L2,
 sigma 0.05) at each ``--mix-weights``; D trained on adversarially perturbed real and fake batches (Tang et al.,
 Alg. 1) with the adaptive rule (PGD-3 while the head's W_sigma < ``--adv-threshold``, else FGM), and optionally
 FGM or PGD alone (``--methods``). Radius 0.05 and PGD step 0.02 per pixel (RMS).
@@ -82,6 +82,19 @@ def train_one(job: dict) -> dict:
     return out
 
 
+def _applies(field: str, regularizer: str) -> bool:
+    """Whether a DigitGANSpec field is a setting of this regularizer's run (the settings table shows "-" if not)."""
+    if field == "mix_weight":
+        return regularizer == "adaptivemix"
+    if field == "adv_threshold":
+        return regularizer == "adaptive"
+    if field in ("adv_step", "adv_steps"):
+        return regularizer in ("pgd", "adaptive")
+    if field == "adv_eps":
+        return regularizer in ("fgm", "pgd", "adaptive")
+    return True
+
+
 def methods_to_run(args: argparse.Namespace) -> dict[str, DigitGANSpec]:
     base = DigitGANSpec(iters=args.iters, n_train=args.n_train)
     methods = {BASELINE: base}
@@ -136,7 +149,9 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=500)
     parser.add_argument("--mix-weights", nargs="*", type=float, default=[1.0, 0.1])
     parser.add_argument("--methods", nargs="*", default=["adaptive"], choices=["adaptive", "fgm", "pgd"])
-    parser.add_argument("--adv-threshold", type=float, default=0.55, help="W_sigma threshold kappa/(2 alpha)")
+    parser.add_argument("--adv-threshold", type=float, default=3.35,
+                        help="W_sigma threshold kappa/(2 alpha) (default %(default)s: the median of the plain "
+                             "DCGAN's W_sigma over training, seeds 0-2; docs/regularizers.md section 8.5)")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--cache-dir", default=str(cache_root() / "bench_gan_digits"),
                         help="$HRR_CACHE_DIR, else $XDG_CACHE_HOME/hrr, else ~/.cache/hrr; + /bench_gan_digits")
@@ -149,8 +164,9 @@ def main() -> None:
         args.cache_dir = args.out = os.path.join(args.cache_dir, "quick")  # never overwrites docs/img
     methods = methods_to_run(args)
     emit(environment_header("bench_gan_digits: DCGAN on digits, Frechet distance in classifier features", args))
-    emit(markdown_table(["method", *asdict(DigitGANSpec()).keys()], [[m, *asdict(s).values()]
-                                                                    for m, s in methods.items()]))
+    emit(markdown_table(["method", *asdict(DigitGANSpec()).keys()],
+                        [[m, *(v if _applies(k, s.regularizer) else "-" for k, v in asdict(s).items())]
+                         for m, s in methods.items()]))
     _, _, _, accuracy, floor = _scorer()
     emit(f"\nFeature classifier: held-out accuracy {accuracy:.3f}; floor (training half vs reference half): "
          f"{floor:.2f}.\n")
@@ -167,13 +183,28 @@ def main() -> None:
     for method, seeds in runs.items():
         scores = [r["score"] for r in seeds]
         attacks = {k: sum(r["attacks"].get(k, 0) for r in seeds) for k in ("pgd", "fgm")}
+        best = [min(h[1] for h in r["history"]) for r in seeds]
+        best_steps = [min(r["history"], key=lambda h: h[1])[0] for r in seeds]
+        base_best = [min(h[1] for h in r["history"]) for r in runs.get(BASELINE, [])]
         rows.append([method, len(seeds), fmt_interval(scores, 2, (0, np.inf)), f"{min(scores):.2f}-{max(scores):.2f}",
                      welch_difference(scores, [r["score"] for r in runs[BASELINE]], 2, True)
                      if method != BASELINE and BASELINE in runs else "-",
+                     f"{fmt_interval(best, 2, (0, np.inf))} (steps {', '.join(map(str, best_steps))})",
+                     welch_difference(best, base_best, 2, True) if method != BASELINE and base_best else "-",
                      f"{attacks['pgd']} / {attacks['fgm']}" if any(attacks.values()) else "-",
                      f"{np.mean([r['seconds'] for r in seeds]):.0f} s"])
-    emit(markdown_table(["method", "seeds", "Frechet distance (lower is better)", "range",
-                         f"vs {BASELINE} (95 % Welch interval)", "PGD / FGM calls", "time per run"], rows))
+    emit(markdown_table(["method", "seeds", "Frechet distance at the end (lower is better)", "range",
+                         f"vs {BASELINE} (95 % Welch interval)", "best during training (at steps)",
+                         f"best vs {BASELINE}", "PGD / FGM calls", "time per run"], rows))
+    attacks = [m for m in ("adaptive", "fgm", "pgd") if m in runs]
+    pairs = [(a, b) for i, a in enumerate(attacks) for b in attacks[i + 1:]]
+    if pairs:  # does the attack, and so the adaptive rule's choice, matter?
+        emit("\nThe D attacks against each other (95 % Welch interval of the difference of means):\n")
+        best_of = {m: [min(h[1] for h in r["history"]) for r in runs[m]] for m in attacks}
+        emit(markdown_table(["method", "against", "at the end", "best during training"],
+                            [[b, a, welch_difference([r["score"] for r in runs[b]], [r["score"] for r in runs[a]],
+                                                     2, True),
+                              welch_difference(best_of[b], best_of[a], 2, True)] for a, b in pairs]))
     emit("\nOver training (mean over seeds; step: Frechet distance / W_sigma of D's head, the adaptive rule's input):"
          "\n")
     emit(markdown_table(["method", "step: Frechet distance / W_sigma"],

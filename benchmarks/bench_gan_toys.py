@@ -1,9 +1,11 @@
 """The 2-D toys of AdaptiveMix (Liu et al., Fig. 3) over several seeds: converged baselines against AdaptiveMix.
 
-Methods (``hrr.gan._toy2d.TOY_METHODS``; every setting is printed): the standard non-saturating GAN, WGAN-GP
-with a learned linear head, WGAN-GP with the averaging head J of Eq. 6, and AdaptiveMix as Eq. 6 states it (WGAN
-critic loss with J, plus ``min_F E[L_ada]``) with and without the gradient penalty. ``--mix-weights`` adds
-AdaptiveMix rows at other weights (the default weight is chosen from them, see docs/regularizers.md).
+Methods (``hrr.gan._toy2d.TOY_METHODS``; every setting is printed): the standard non-saturating GAN, plain and
+with a gradient penalty (GP 1, lr 1e-3), WGAN-GP with a learned linear head, WGAN-GP with the averaging head J of
+Eq. 6, AdaptiveMix as Eq. 6 states it (WGAN critic loss with J, plus ``min_F E[L_ada]``) with and without the
+gradient penalty, and AdaptiveMix dropped into the linear-head WGAN-GP and into the standard GAN with GP.
+``--mix-weights`` adds AdaptiveMix rows at other weights (the default weight is chosen from them, see
+docs/regularizers.md).
 
 Per (dataset, method, seed): modes covered, high-quality share and sliced Wasserstein distance (SWD) on 10 000
 samples from fixed noise, scored every ``--eval-every`` generator steps; and how close the final critic is to an
@@ -46,8 +48,8 @@ from hrr.gan._toy2d import (
 )
 
 BASELINE_OF = {"wgan-gp-mean": "wgan-gp", "adaptivemix-gp": "wgan-gp-mean", "adaptivemix": "wgan-gp-mean",
-               "wgan-gp-mix": "wgan-gp"}
-FIGURE_COLUMNS = ("stdgan", "wgan-gp", "adaptivemix-gp")
+               "wgan-gp-mix": "wgan-gp", "stdgan-gp-mix": "stdgan-gp"}
+FIGURE_COLUMNS = ("stdgan", "stdgan-gp", "wgan-gp", "adaptivemix-gp", "stdgan-gp-mix")
 GRID = 61
 
 
@@ -79,7 +81,7 @@ def methods_to_run(args: argparse.Namespace) -> dict[str, ToyGANSpec]:
             spec = spec.with_(iters=args.iters)
         methods[name] = spec
     for weight in args.mix_weights:
-        for name in ("adaptivemix-gp", "adaptivemix", "wgan-gp-mix"):
+        for name in ("adaptivemix-gp", "adaptivemix", "wgan-gp-mix", "stdgan-gp-mix"):
             if name in args.methods:
                 methods[f"{name} (w={weight:g})"] = methods[name].with_(mix_weight=weight)
     for pairing in args.mix_pairings:
@@ -107,6 +109,7 @@ def plot(dataset: str, runs: dict[str, dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from scipy.special import expit
 
     data = reference_points(dataset, 2000).numpy()
     cols = [m for m in FIGURE_COLUMNS if m in runs]
@@ -114,8 +117,9 @@ def plot(dataset: str, runs: dict[str, dict], path: Path) -> None:
     axes[0, 0].scatter(data[:, 0], data[:, 1], s=1, c="k")
     axes[0, 0].set_title("data", fontsize=9)
     axes[1, 0].axis("off")
-    titles = {"stdgan": "StdGAN", "wgan-gp": "WGAN-GP", "adaptivemix-gp": "AdaptiveMix (+GP)",
-              "adaptivemix": "AdaptiveMix (no GP)"}
+    titles = {"stdgan": "StdGAN", "stdgan-gp": "StdGAN + GP", "wgan-gp": "WGAN-GP",
+              "adaptivemix-gp": "AdaptiveMix (+GP)", "adaptivemix": "AdaptiveMix (no GP)",
+              "stdgan-gp-mix": "StdGAN + GP + AdaptiveMix"}
     for col, method in enumerate(cols, start=1):
         run = runs[method]
         s = np.asarray(run["samples"])
@@ -129,7 +133,7 @@ def plot(dataset: str, runs: dict[str, dict], path: Path) -> None:
                               va="center", fontsize=8)
         grid = np.asarray(run["critic_grid"])
         if run["spec"]["loss"] == "standard":
-            conf, label = 1 / (1 + np.exp(-grid)), "D(x) = P(real)"
+            conf, label = expit(grid), "D(x) = P(real)"  # logits reach 1e3 when AdaptiveMix flattens D
         else:  # a critic's scale is arbitrary: shown rescaled to [0, 1]
             conf, label = (grid - grid.min()) / max(grid.max() - grid.min(), 1e-12), "critic, rescaled to [0, 1]"
         im = axes[1, col].imshow(conf, extent=(-2, 2, -2, 2), origin="lower", cmap="viridis", vmin=0, vmax=1)

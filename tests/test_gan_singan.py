@@ -115,3 +115,38 @@ def test_patch_swd_properties() -> None:
     assert louder > d1
     with pytest.raises(ValueError, match="patch_size"):
         patch_sliced_wasserstein(smooth[:, :, :5, :5], smooth)
+
+
+def test_super_resolve_shape_range_seed_and_refinement_chain() -> None:
+    model = SinGAN(**TINY).train(_image(), seed=0, progress=False)
+    h, w = model.shapes[-1]
+    up = model.super_resolve(4.0, seed=1)
+    assert up.shape == (1, 3, round(h * 4), round(w * 4)) and up.dtype == torch.float32
+    assert float(up.min()) >= 0.0 and float(up.max()) <= 1.0
+    torch.testing.assert_close(up, model.super_resolve(4.0, seed=1))
+    assert not torch.equal(up, model.super_resolve(4.0, seed=2))  # fresh noise at every step
+    # With psi = 0 every step of G_N is the identity on its upsampled input, so the result is the chain of
+    # resizes by factor**(1/k), k the step count closest to the pyramid ratio (here 20/15, so k = 5 for 4x).
+    tail = model.generators[-1].tail
+    tail.weight.zero_()
+    tail.bias.zero_()
+    ratio = h / model.shapes[-2][0]
+    k = round(np.log(4.0) / np.log(ratio))
+    from hrr.gan._singan_nets import _resize
+
+    x = model.reals[-1]
+    for i in range(1, k + 1):
+        x = _resize(x, (round(h * 4 ** (i / k)), round(w * 4 ** (i / k))))
+    torch.testing.assert_close(model.super_resolve(4.0, seed=1), (x.clamp(-1, 1) + 1) / 2)
+
+
+def test_super_resolve_errors() -> None:
+    with pytest.raises(RuntimeError, match="not trained"):
+        SinGAN(**TINY).super_resolve(4.0)
+    model = SinGAN(**TINY).train(_image(), seed=0, progress=False)
+    with pytest.raises(ValueError, match=r"factor must be a finite number > 1, got 1.0"):
+        model.super_resolve(1.0)
+    with pytest.raises(ValueError, match=r"factor must be a finite number > 1, got -2"):
+        model.super_resolve(-2)
+    with pytest.raises(TypeError, match=r"factor must be a real number > 1, got str '4'"):
+        model.super_resolve("4")  # type: ignore[arg-type]

@@ -183,17 +183,32 @@ def _adaptivemix_core(
 class AdaptiveMix:
     """AdaptiveMix regularizer object (Liu et al., Eqs. 1-2; GAN use Eq. 6): configure once, call per step.
 
-    ``AdaptiveMix(...)(features, real, fake)`` returns the scalar loss to add to the discriminator loss
-    (``loss_D + weight · L_ada``). Pairing follows the paper's GAN setting by default: each real image is mixed
+    ``AdaptiveMix(...)(features, real, fake)`` returns ``weight · L_ada``, the scalar to add to the discriminator
+    loss. Pairing follows the paper's GAN setting by default: each real image is mixed
     with a fake one (``pairing="real_fake"``); ``"within"`` mixes the concatenated real+fake batch with a random
     permutation of itself (pairs real–real, real–fake, fake–fake); ``"separate"`` mixes reals with reals and fakes
     with fakes (the authors' StyleGAN2 code).
 
     Parameters
     ----------
+    weight : float, default 0.01
+        Multiplies L_ada in the returned loss, >= 0 (0 gives a zero loss: a control run in a sweep). The paper
+        gives none. 0.01 is the largest weight that made no converged baseline worse in docs/regularizers.md §8:
+        at 1 AdaptiveMix collapsed every toy GAN run (standard GAN with GP, WGAN-GP), at 0.1 every WGAN-GP toy
+        run; at 0.01 nothing measured moved beyond its seed spread (both toys, the data-limited DCGAN), and no
+        weight measurably helped.
     alpha, noise_std, distance, mix_fraction
         See :func:`adaptivemix_loss`.
     pairing : {"real_fake", "within", "separate"}
+        Which images are mixed: each real with the fake at the same batch position ("real_fake", needs equal
+        shapes), the concatenated real+fake batch with a permutation of itself ("within"), or reals with reals
+        and fakes with fakes, averaged ("separate").
+
+    The call ``reg(features, real, fake, *, features_real=None, features_fake=None, generator=None,
+    module=None)`` takes ``features`` (D's feature extractor F), ``real`` and ``fake`` batches (float tensors,
+    batch first), optionally F's outputs on them to reuse (give both or neither), a CPU ``torch.Generator`` for
+    λ, the noise and the permutations, and ``module`` (the nn.Module behind ``features``, whose train/eval and
+    BatchNorm state the mixed forward must not change). It returns the scalar ``weight · L_ada``.
 
     Examples
     --------
@@ -212,7 +227,9 @@ class AdaptiveMix:
         distance: Distance = "l2",
         pairing: Literal["real_fake", "within", "separate"] = "real_fake",
         mix_fraction: float = 1.0,
+        weight: float = 0.01,
     ) -> None:
+        self.weight = check_positive("weight", weight, allow_zero=True)  # 0: a control run in a sweep
         self.alpha = check_positive("alpha", alpha)
         self.noise_std = check_positive("noise_std", noise_std, allow_zero=True)
         self.distance = check_choice("distance", distance, ("l2", "l1", "cosine"))
@@ -232,9 +249,18 @@ class AdaptiveMix:
         generator: torch.Generator | None = None,
         module: nn.Module | None = None,
     ) -> Tensor:
-        """Loss for a real batch and a fake batch (float, (B, C, H, W) or (B, D)); ``fake`` is detached."""
+        """``weight · L_ada`` for a real batch and a fake batch (float, (B, C, H, W) or (B, D)); ``fake`` is
+        detached."""
+        return self.weight * self._loss(features, real, fake, features_real, features_fake, generator, module)
+
+    def _loss(self, features: Callable[[Tensor], Tensor] | nn.Module, real: Tensor, fake: Tensor,
+              features_real: Tensor | None, features_fake: Tensor | None, generator: torch.Generator | None,
+              module: nn.Module | None) -> Tensor:
         check_float_tensor("real", real)
         check_float_tensor("fake", fake)
+        if (features_real is None) != (features_fake is None):
+            raise ValueError("give both features_real and features_fake (F's outputs to reuse) or neither, got only "
+                             + ("features_real" if features_fake is None else "features_fake"))
         kw = {"alpha": self.alpha, "noise_std": self.noise_std, "distance": self.distance,
               "mix_fraction": self.mix_fraction, "generator": generator, "module": module}
         fake = fake.detach()
@@ -255,5 +281,5 @@ class AdaptiveMix:
         return 0.5 * (loss_r + loss_f)
 
     def __repr__(self) -> str:
-        return (f"AdaptiveMix(alpha={self.alpha}, noise_std={self.noise_std}, distance={self.distance!r}, "
-                f"pairing={self.pairing!r}, mix_fraction={self.mix_fraction})")
+        return (f"AdaptiveMix(weight={self.weight}, alpha={self.alpha}, noise_std={self.noise_std}, "
+                f"distance={self.distance!r}, pairing={self.pairing!r}, mix_fraction={self.mix_fraction})")

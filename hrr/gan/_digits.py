@@ -145,7 +145,7 @@ class DigitCritic(nn.Module):
 class DigitGANSpec:
     """One training loop: the non-saturating DCGAN loss, Adam(``lr``, betas (0.5, 0.999)), one D step per G step.
 
-    ``regularizer``: "adaptivemix" adds ``mix_weight · AdaptiveMix()(D.features, real, fake)`` (real–fake pairs,
+    ``regularizer``: "adaptivemix" adds ``AdaptiveMix(weight=mix_weight)(D.features, real, fake)`` (real–fake pairs,
     L2, σ = 0.05) to D's loss; "fgm" / "pgd" / "adaptive" train D on perturbed real and fake batches (Tang et al.,
     Alg. 1: the attack maximises D's own loss on each batch), with radius ``adv_eps`` and PGD step ``adv_step``
     given per pixel (RMS; the L2 radius is ``adv_eps · 16``) and ``adv_steps`` PGD steps; "adaptive" runs PGD while
@@ -218,7 +218,8 @@ def train_digit_gan(spec: DigitGANSpec, train_images: Tensor, seed: int, *,
         G, D = DigitGenerator(), DigitCritic()
     opt_g = torch.optim.Adam(G.parameters(), lr=spec.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=spec.lr, betas=(0.5, 0.999))
-    mix = AdaptiveMix(noise_std=0.05, alpha=1.0, distance="l2", pairing="real_fake")
+    mix = AdaptiveMix(noise_std=0.05, alpha=1.0, distance="l2", pairing="real_fake",
+                      weight=1.0)  # weighted by the spec below
     attack = _attack(spec, D)
     run = DigitRun(spec, seed, G, D)
     every = eval_every or spec.iters

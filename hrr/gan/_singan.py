@@ -255,6 +255,58 @@ class SinGAN:
         x = self.generators[-1](self.z_rec[-1], x)
         return (x.clamp(-1, 1) + 1) / 2
 
+    @torch.no_grad()
+    def super_resolve(self, factor: float = 4.0, *, seed: int | None = 0) -> Tensor:
+        """Upscale the training image by ``factor`` through the finest generator (Tang et al. §5.4; SinGAN's SR).
+
+        The finest-scale training image is upsampled k times by ``factor**(1/k)``, each time with fresh noise of
+        the finest scale's amplitude, and refined by G_N: ``x ← G_N(amp·z + x↑, x↑)``. k is the number of steps
+        closest to the pyramid's own ratio (finest / next-finest scale). For super-resolution, train on the
+        low-resolution image with a large ``rec_weight`` (the paper: 100) and a pyramid whose ratio is
+        ``factor**(1/k)`` (the paper's r = s^(1/k)): the pyramid fits its ratio so the coarsest scale lands on
+        ``min_size``, so choose ``min_size`` = H / r^n for some n (for H = 64, ×4 in 5 steps: ``min_size=28``,
+        ``scale_factor=4 ** (-1 / 5)``); otherwise the steps differ from the trained ratio.
+
+        Parameters
+        ----------
+        factor : float
+            Upscaling factor, > 1 (the paper: 4).
+        seed : int or None
+            Seed of the noise (None: 0). Same seed, same image.
+
+        Returns
+        -------
+        Tensor
+            (1, 3, round(H·factor), round(W·factor)) float32 in [0, 1], on the model's device, where (H, W) is the
+            finest training scale.
+
+        Raises
+        ------
+        TypeError
+            ``factor`` is not a real number.
+        ValueError
+            ``factor`` is not finite or not > 1.
+        RuntimeError
+            The model is not trained.
+        """
+        self._check_trained()
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+            raise TypeError(f"factor must be a real number > 1, got {type(factor).__name__} {factor!r}")
+        if not (math.isfinite(factor) and factor > 1):
+            raise ValueError(f"factor must be a finite number > 1, got {factor!r}")
+        factor = float(factor)
+        h, w = self.shapes[-1]
+        ratio = h / self.shapes[-2][0] if len(self.shapes) > 1 else 1.0 / self.config.scale_factor
+        steps = max(1, round(math.log(factor) / math.log(ratio)))
+        gen = torch.Generator(device="cpu").manual_seed(0 if seed is None else int(seed))
+        x = self.reals[-1]
+        for i in range(1, steps + 1):
+            shape = (round(h * factor ** (i / steps)), round(w * factor ** (i / steps)))
+            x = _resize(x, shape)
+            z = torch.randn((1, 3, *shape), generator=gen).to(self.device) * self.noise_amps[-1]
+            x = self.generators[-1](z, x)
+        return ((x.clamp(-1, 1) + 1) / 2).float()
+
     def real_image(self, scale: int = -1) -> Tensor:
         """The training image at a pyramid scale, (1, 3, H, W) in [0, 1]."""
         self._check_trained()
