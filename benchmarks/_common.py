@@ -304,6 +304,23 @@ def _run_and_store(task: tuple[Callable[[dict[str, Any]], dict[str, Any]], dict[
     return out
 
 
+def add_study_arguments(parser: Any, name: str, quick_help: str) -> None:
+    """The options every cached training study shares: --jobs, --cache-dir, --out, --no-train, --quick."""
+    from hrr.demo._cache import cache_root
+
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, one thread each")
+    parser.add_argument("--cache-dir", default=str(cache_root() / name),
+                        help=f"$HRR_CACHE_DIR, else $XDG_CACHE_HOME/hrr, else ~/.cache/hrr; + /{name}")
+    parser.add_argument("--out", default="docs/img", help="folder for the figures (default: %(default)s)")
+    parser.add_argument("--no-train", action="store_true", help="only report the runs already cached")
+    parser.add_argument("--quick", action="store_true", help=f"smoke run: {quick_help}; own cache and figure folder")
+
+
+def use_quick_folders(args: Any) -> None:
+    """Point a --quick run at its own cache and figure folder (it never overwrites docs/img)."""
+    args.cache_dir = args.out = os.path.join(args.cache_dir, "quick")
+
+
 def run_cached(jobs: Sequence[dict[str, Any]], worker: Callable[[dict[str, Any]], dict[str, Any]], cache_dir: str,
                n_jobs: int = 1, train: bool = True) -> tuple[list[dict[str, Any] | None], str]:
     """Results of ``worker(job)`` for every job (in order), each stored as ``<cache_dir>/<job["key"]>.json``.

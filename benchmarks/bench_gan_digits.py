@@ -27,7 +27,6 @@ each.
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -35,17 +34,18 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import (
+    add_study_arguments,
     emit,
     environment_header,
     fmt_interval,
     markdown_table,
     run_cached,
     settings_key,
+    use_quick_folders,
     welch_difference,
 )
 
 from hrr._io import atomic_path
-from hrr.demo._cache import cache_root
 from hrr.gan._digits import (
     DigitGANSpec,
     classifier_features,
@@ -152,16 +152,11 @@ def main() -> None:
     parser.add_argument("--adv-threshold", type=float, default=3.35,
                         help="W_sigma threshold kappa/(2 alpha) (default %(default)s: the median of the plain "
                              "DCGAN's W_sigma over training, seeds 0-2; docs/regularizers.md section 8.5)")
-    parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--cache-dir", default=str(cache_root() / "bench_gan_digits"),
-                        help="$HRR_CACHE_DIR, else $XDG_CACHE_HOME/hrr, else ~/.cache/hrr; + /bench_gan_digits")
-    parser.add_argument("--out", default="docs/img", help="folder for the figures (default: %(default)s)")
-    parser.add_argument("--no-train", action="store_true", help="only report the runs already cached")
-    parser.add_argument("--quick", action="store_true", help="smoke run (1-2 min): 2 seeds, 100 steps")
+    add_study_arguments(parser, "bench_gan_digits", "2 seeds, 100 steps, 1-2 min")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.iters, args.eval_every = [0, 1], 100, 50
-        args.cache_dir = args.out = os.path.join(args.cache_dir, "quick")  # never overwrites docs/img
+        use_quick_folders(args)
     methods = methods_to_run(args)
     emit(environment_header("bench_gan_digits: DCGAN on digits, Frechet distance in classifier features", args))
     emit(markdown_table(["method", *asdict(DigitGANSpec()).keys()],

@@ -26,16 +26,24 @@ count. ``--jobs N`` trains N runs at once, one thread each.
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import emit, environment_header, fmt_interval, markdown_table, run_cached, settings_key, welch_difference
+from _common import (
+    add_study_arguments,
+    emit,
+    environment_header,
+    fmt_interval,
+    markdown_table,
+    run_cached,
+    settings_key,
+    use_quick_folders,
+    welch_difference,
+)
 
 from hrr._io import atomic_path
-from hrr.demo._cache import cache_root
 from hrr.gan._toy2d import (
     TOY_DATASETS,
     TOY_METHODS,
@@ -165,17 +173,11 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=None, help="generator steps for every method (default: each "
                         "method's own)")
     parser.add_argument("--eval-every", type=int, default=1000)
-    parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--cache-dir", default=str(cache_root() / "bench_gan_toys"),
-                        help="$HRR_CACHE_DIR, else $XDG_CACHE_HOME/hrr, else ~/.cache/hrr; + /bench_gan_toys")
-    parser.add_argument("--out", default="docs/img", help="folder for the figures (default: %(default)s)")
-    parser.add_argument("--no-train", action="store_true", help="only report the runs already cached")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run (1-2 min): seeds 0, 1; 200 steps; nine Gaussians; own cache and figure folder")
+    add_study_arguments(parser, "bench_gan_toys", "seeds 0, 1; 200 steps; nine Gaussians; 1-2 min")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.iters, args.datasets, args.eval_every = [0, 1], 200, ["gaussians"], 100
-        args.cache_dir = args.out = os.path.join(args.cache_dir, "quick")  # never overwrites docs/img
+        use_quick_folders(args)
     methods = methods_to_run(args)
     emit(environment_header("bench_gan_toys: 2-D toys of AdaptiveMix (Fig. 3) over seeds", args))
     emit("Settings (Adam betas (0.5, 0.9); AdaptiveMix: L2, sigma = 0.05, Beta(1, 1), pairs as in mix_pairing):\n")

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from _common import (
+    add_study_arguments,
     emit,
     environment_header,
     fmt_interval,
@@ -42,11 +42,11 @@ from _common import (
     run_cached,
     settings_key,
     t_interval,
+    use_quick_folders,
     verdict,
 )
 
 from hrr._io import atomic_path
-from hrr.demo._cache import cache_root
 
 FACTOR = 4
 STEPS = 5  # the target pyramid ratio is FACTOR ** (-1 / STEPS); the pyramid fits it to min_size (see above)
@@ -150,16 +150,11 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=[BASELINE, "adaptive"], choices=METHODS)
     parser.add_argument("--iters", type=int, default=2000, help="iterations per scale (default: %(default)s)")
     parser.add_argument("--hr-size", type=int, default=256, help="longer side of HR in px (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--cache-dir", default=str(cache_root() / "bench_singan_sr"),
-                        help="$HRR_CACHE_DIR, else $XDG_CACHE_HOME/hrr, else ~/.cache/hrr; + /bench_singan_sr")
-    parser.add_argument("--out", default="docs/img", help="folder for the figure (default: %(default)s)")
-    parser.add_argument("--no-train", action="store_true", help="only report the runs already cached")
-    parser.add_argument("--quick", action="store_true", help="smoke run: astronaut, seeds 0 1, 30 iterations")
+    add_study_arguments(parser, "bench_singan_sr", "astronaut, seeds 0 1, 30 iterations, about 1 min")
     args = parser.parse_args()
     if args.quick:
         args.photos, args.seeds, args.iters = ["astronaut"], [0, 1], 30
-        args.cache_dir = args.out = os.path.join(args.cache_dir, "quick")  # never overwrites docs/img
+        use_quick_folders(args)
     emit(environment_header("bench_singan_sr: SinGAN x4 super-resolution, plain vs adaptive D training", args))
     cache = Path(args.cache_dir)
     jobs = []
