@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 
 def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
     """Return ``float(value)`` if it is a finite number > 0 (>= 0 with ``allow_zero``), else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # numbers.Real also admits NumPy scalars (np.float32 is not a float subclass); bools are refused on purpose
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     value = float(value)
     bound_ok = value >= 0 if allow_zero else value > 0

@@ -72,3 +72,14 @@ def loss(z: torch.Tensor) -> torch.Tensor:
 def test_clear_errors(call, exc: type[Exception], pattern: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(exc, match=pattern):
         call()
+
+
+def test_numpy_scalars_are_real_numbers_and_bools_are_not() -> None:
+    import numpy as np
+
+    from hrr._validate import check_positive
+
+    assert check_positive("eps", np.float32(0.5)) == 0.5 and isinstance(check_positive("eps", np.int64(2)), float)
+    for bad in (True, np.bool_(True), "1", None):
+        with pytest.raises(TypeError, match="eps must be a real number"):
+            check_positive("eps", bad)

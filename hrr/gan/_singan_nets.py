@@ -82,7 +82,7 @@ def pyramid_shapes(height: int, width: int, min_size: int, max_size: int, scale_
     short = min(fh, fw)
     if short < min_size:
         raise ValueError(f"the image is too small: its shorter side at the finest scale is {short} px, below "
-                         f"min_size={min_size}")
+                         f"min_size={min_size}; raise max_size (now {max_size}) or lower min_size")
     n_steps = max(1, round(math.log(min_size / short) / math.log(scale_factor))) if short > min_size else 0
     if n_steps == 0:
         return [(fh, fw)]
