@@ -174,13 +174,15 @@ def main() -> None:
     for job, out in zip(jobs, found, strict=True):
         if out is not None:
             runs.setdefault(job["method"], []).append(out)
+    # the lowest score at any evaluation and its step, per run: (step, score, W_sigma) rows of the history
+    best_at = {m: [min(r["history"], key=lambda h: h[1])[:2] for r in seeds] for m, seeds in runs.items()}
+    best_of = {m: [score for _, score in best_at[m]] for m in runs}
+    base_best = best_of.get(BASELINE, [])
     rows = []
     for method, seeds in runs.items():
         scores = [r["score"] for r in seeds]
         attacks = {k: sum(r["attacks"].get(k, 0) for r in seeds) for k in ("pgd", "fgm")}
-        best = [min(h[1] for h in r["history"]) for r in seeds]
-        best_steps = [min(r["history"], key=lambda h: h[1])[0] for r in seeds]
-        base_best = [min(h[1] for h in r["history"]) for r in runs.get(BASELINE, [])]
+        best, best_steps = best_of[method], [step for step, _ in best_at[method]]
         rows.append([method, len(seeds), fmt_interval(scores, 2, (0, np.inf)), f"{min(scores):.2f}-{max(scores):.2f}",
                      welch_difference(scores, [r["score"] for r in runs[BASELINE]], 2, True)
                      if method != BASELINE and BASELINE in runs else "-",
@@ -195,7 +197,6 @@ def main() -> None:
     pairs = [(a, b) for i, a in enumerate(attacks) for b in attacks[i + 1:]]
     if pairs:  # does the attack, and so the adaptive rule's choice, matter?
         emit("\nThe D attacks against each other (95 % Welch interval of the difference of means):\n")
-        best_of = {m: [min(h[1] for h in r["history"]) for r in runs[m]] for m in attacks}
         emit(markdown_table(["method", "against", "at the end", "best during training"],
                             [[b, a, welch_difference([r["score"] for r in runs[b]], [r["score"] for r in runs[a]],
                                                      2, True),

@@ -47,9 +47,10 @@ from _common import (
 )
 
 from hrr._io import atomic_path
+from hrr.gan._singan_nets import sr_step_count
 
 FACTOR = 4
-STEPS = 5  # the target pyramid ratio is FACTOR ** (-1 / STEPS); the pyramid fits it to min_size (see above)
+SCALE_FACTOR = FACTOR ** (-1 / 5)  # the target pyramid ratio; the pyramid fits it to min_size (see above)
 METHODS = ("none", "fgm", "pgd", "adaptive")
 BASELINE = "none"
 
@@ -87,7 +88,7 @@ def train_one(job: dict) -> dict:
     torch.set_num_threads(1)
     hr, lr = hr_lr(job["photo"], job["hr_size"])
     start = time.perf_counter()
-    model = SinGAN(max_size=max(lr.shape[-2:]), min_size=25, scale_factor=FACTOR ** (-1 / STEPS),
+    model = SinGAN(max_size=max(lr.shape[-2:]), min_size=25, scale_factor=SCALE_FACTOR,
                    rec_weight=100.0, iters_per_scale=job["iters"], regularizer=job["method"])
     model.train(lr[0], seed=job["seed"], progress=False)
     seconds = time.perf_counter() - start
@@ -226,10 +227,9 @@ def main() -> None:
                               f"{r['pgd']} / {r['fgm']}"] for r in sigmas]))
     shapes = runs[0]["shapes"]
     if len(shapes) > 1:
-        ratio = shapes[-1][0] / shapes[-2][0]
-        k = max(1, round(math.log(FACTOR) / math.log(ratio)))
-        emit(f"\nPyramid (LR, coarsest first): {shapes}, ratio {ratio:.3f}; super_resolve({FACTOR}): {k} steps of "
-             f"x{FACTOR ** (1 / k):.3f}")
+        k = sr_step_count(shapes, FACTOR, SCALE_FACTOR)
+        emit(f"\nPyramid (LR, coarsest first): {shapes}, ratio {shapes[-1][0] / shapes[-2][0]:.3f}; "
+             f"super_resolve({FACTOR}): {k} steps of x{FACTOR ** (1 / k):.3f}")
     path = Path(args.out) / "singan_sr.png"
     plot(panels, path)
     emit(f"Figure: {path}")

@@ -12,12 +12,18 @@ import torch
 from torch import Tensor
 
 
-def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    """Return ``float(value)`` if it is a finite number > 0 (>= 0 with ``allow_zero``), else raise ValueError."""
+def check_real(name: str, value: Any, expected: str = "a real number") -> float:
+    """Return ``float(value)`` if it is a real number (NumPy scalars included, bools not), else raise TypeError
+    saying ``name must be <expected>``."""
     # numbers.Real also admits NumPy scalars (np.float32 is not a float subclass); bools are refused on purpose
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    """Return ``float(value)`` if it is a finite number > 0 (>= 0 with ``allow_zero``), else raise ValueError."""
+    value = check_real(name, value)
     bound_ok = value >= 0 if allow_zero else value > 0
     if not math.isfinite(value) or not bound_ok:
         relation = ">= 0" if allow_zero else "> 0"

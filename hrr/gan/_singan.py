@@ -34,12 +34,19 @@ from hrr._device import resolve_device
 from hrr._grad import enables_grad
 from hrr._io import atomic_path
 from hrr._training import EpochStats, StepOutput, TrainingLoop, progress_bar
-from hrr._validate import check_int
+from hrr._validate import check_int, check_real
 from hrr.gan._adaptive import AdaptiveAdversarial
 from hrr.gan._losses import gradient_penalty
 from hrr.gan._perturb import FGM, PGD
 from hrr.gan._singan_config import SinGANConfig
-from hrr.gan._singan_nets import PatchDiscriminator, ScaleGenerator, _resize, _to_model_range, pyramid_shapes
+from hrr.gan._singan_nets import (
+    PatchDiscriminator,
+    ScaleGenerator,
+    _resize,
+    _to_model_range,
+    pyramid_shapes,
+    sr_step_count,
+)
 
 
 class SinGAN:
@@ -290,14 +297,11 @@ class SinGAN:
             The model is not trained.
         """
         self._check_trained()
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)):
-            raise TypeError(f"factor must be a real number > 1, got {type(factor).__name__} {factor!r}")
+        factor = check_real("factor", factor, "a real number > 1")
         if not (math.isfinite(factor) and factor > 1):
             raise ValueError(f"factor must be a finite number > 1, got {factor!r}")
-        factor = float(factor)
         h, w = self.shapes[-1]
-        ratio = h / self.shapes[-2][0] if len(self.shapes) > 1 else 1.0 / self.config.scale_factor
-        steps = max(1, round(math.log(factor) / math.log(ratio)))
+        steps = sr_step_count(self.shapes, factor, self.config.scale_factor)
         gen = torch.Generator(device="cpu").manual_seed(0 if seed is None else int(seed))
         x = self.reals[-1]
         for i in range(1, steps + 1):

@@ -94,6 +94,13 @@ def pyramid_shapes(height: int, width: int, min_size: int, max_size: int, scale_
     return shapes
 
 
+def sr_step_count(shapes: list[tuple[int, int]], factor: float, scale_factor: float) -> int:
+    """SinGAN SR: the number of upsampling steps for ``factor``, the one closest to the pyramid's own ratio (finest
+    over next-finest scale; ``1/scale_factor`` for a one-scale pyramid)."""
+    ratio = shapes[-1][0] / shapes[-2][0] if len(shapes) > 1 else 1.0 / scale_factor
+    return max(1, round(math.log(factor) / math.log(ratio)))
+
+
 def _resize(x: Tensor, shape: tuple[int, int]) -> Tensor:
     if tuple(x.shape[-2:]) == tuple(shape):
         return x
