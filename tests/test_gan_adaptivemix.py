@@ -196,3 +196,17 @@ def test_weight_multiplies_the_loss_and_defaults_to_001() -> None:
         AdaptiveMix(weight=-1)
     with pytest.raises(ValueError, match=r"give both features_real and features_fake .* got only features_real"):
         AdaptiveMix()(F, real, fake, features_real=F(real))
+
+
+def test_pairing_errors_name_the_callers_arguments() -> None:
+    F = nn.Sequential(nn.Linear(3, 8), nn.Tanh())
+    real = torch.randn(4, 3)
+    with pytest.raises(ValueError, match=r"pairing='within' .* same sample shape, got real \(4, 3\) and fake \(4, 5\)"):
+        AdaptiveMix(pairing="within")(F, real, torch.randn(4, 5))
+    with pytest.raises(ValueError, match=r"pairing='separate' mixes fake with fake, so fake must hold at least 2"):
+        AdaptiveMix(pairing="separate")(F, real, torch.randn(1, 3))
+    with pytest.raises(ValueError, match=r"features_fake must be F's output on the batch, a tensor with 4 rows"):
+        AdaptiveMix()(F, real, torch.randn(4, 3), features_real=F(real), features_fake=F(real)[:3])
+    # within and separate accept different batch sizes of real and fake
+    for pairing in ("within", "separate"):
+        assert AdaptiveMix(pairing=pairing)(F, real, torch.randn(2, 3)).ndim == 0

@@ -74,12 +74,14 @@ def test_clear_errors(call, exc: type[Exception], pattern: str) -> None:  # type
         call()
 
 
-def test_numpy_scalars_are_real_numbers_and_bools_are_not() -> None:
+def test_numpy_scalars_and_0d_tensors_are_real_numbers_and_bools_are_not() -> None:
     import numpy as np
 
     from hrr._validate import check_positive
 
     assert check_positive("eps", np.float32(0.5)) == 0.5 and isinstance(check_positive("eps", np.int64(2)), float)
-    for bad in (True, np.bool_(True), "1", None):
+    assert check_positive("eps", torch.tensor(0.25, requires_grad=True)) == 0.25
+    assert check_positive("eps", torch.tensor(3)) == 3.0
+    for bad in (True, np.bool_(True), "1", None, torch.tensor(True), torch.tensor([0.5]), torch.tensor(1 + 1j)):
         with pytest.raises(TypeError, match="eps must be a real number"):
             check_positive("eps", bad)

@@ -261,6 +261,18 @@ class AdaptiveMix:
         if (features_real is None) != (features_fake is None):
             raise ValueError("give both features_real and features_fake (F's outputs to reuse) or neither, got only "
                              + ("features_real" if features_fake is None else "features_fake"))
+        for name, feats, batch in (("features_real", features_real, real), ("features_fake", features_fake, fake)):
+            if feats is not None and (not isinstance(feats, Tensor) or feats.ndim < 1 or len(feats) != len(batch)):
+                raise ValueError(f"{name} must be F's output on the batch, a tensor with {len(batch)} rows, got "
+                                 f"{getattr(feats, 'shape', type(feats).__name__)}")
+        if self.pairing == "within" and real.shape[1:] != fake.shape[1:]:
+            raise ValueError(f"pairing='within' mixes real with fake, so they need the same sample shape, got "
+                             f"real {tuple(real.shape)} and fake {tuple(fake.shape)}")
+        if self.pairing == "separate":
+            for name, batch in (("real", real), ("fake", fake)):
+                if len(batch) < 2:
+                    raise ValueError(f"pairing='separate' mixes {name} with {name}, so {name} must hold at least 2 "
+                                     f"samples, got shape {tuple(batch.shape)}")
         kw = {"alpha": self.alpha, "noise_std": self.noise_std, "distance": self.distance,
               "mix_fraction": self.mix_fraction, "generator": generator, "module": module}
         fake = fake.detach()
