@@ -52,6 +52,7 @@ from hrr.gan._toy2d import (
     sample_toy,
     sliced_wasserstein_2d,
     toy_mode_stats,
+    toy_spec,
     train_toy_gan,
 )
 
@@ -81,10 +82,10 @@ def train_one(job: dict) -> dict:
     return out
 
 
-def methods_to_run(args: argparse.Namespace) -> dict[str, ToyGANSpec]:
+def methods_to_run(args: argparse.Namespace, dataset: str) -> dict[str, ToyGANSpec]:
     methods: dict[str, ToyGANSpec] = {}
     for name in args.methods:
-        spec = TOY_METHODS[name]
+        spec = toy_spec(name, dataset)
         if args.iters:
             spec = spec.with_(iters=args.iters)
         methods[name] = spec
@@ -178,14 +179,15 @@ def main() -> None:
     if args.quick:
         args.seeds, args.iters, args.datasets, args.eval_every = [0, 1], 200, ["gaussians"], 100
         use_quick_folders(args)
-    methods = methods_to_run(args)
+    per_dataset = {dataset: methods_to_run(args, dataset) for dataset in args.datasets}
     emit(environment_header("bench_gan_toys: 2-D toys of AdaptiveMix (Fig. 3) over seeds", args))
     emit("Settings (Adam betas (0.5, 0.9); AdaptiveMix: L2, sigma = 0.05, Beta(1, 1), pairs as in mix_pairing):\n")
-    emit(markdown_table(["method", *asdict(ToyGANSpec()).keys()],
-                        [[m, *asdict(s).values()] for m, s in methods.items()]))
+    emit(markdown_table(["dataset", "method", *asdict(ToyGANSpec()).keys()],
+                        [[d, m, *asdict(s).values()] for d, ms in per_dataset.items() for m, s in ms.items()]))
     jobs = [{"key": run_key(dataset, spec, seed), "dataset": dataset, "method": method, "spec": asdict(spec),
              "seed": seed, "eval_every": args.eval_every}
-            for seed in args.seeds for dataset in args.datasets for method, spec in methods.items()]  # seed-major
+            for seed in args.seeds for dataset in args.datasets
+            for method, spec in per_dataset[dataset].items()]  # seed-major
     found, line = run_cached(jobs, train_one, args.cache_dir, args.jobs, train=not args.no_train)
     emit(f"\n{line}\n")
     results = {(job["dataset"], job["method"], job["seed"]): out for job, out in zip(jobs, found, strict=True)
@@ -196,6 +198,7 @@ def main() -> None:
             continue
         emit(f"### {dataset} ({total} modes), seeds {args.seeds}\n")
         rows, per_method = [], {}
+        methods = per_dataset[dataset]
         for method in methods:
             runs = [results[dataset, method, s] for s in args.seeds if (dataset, method, s) in results]
             if not runs:

@@ -15,6 +15,7 @@ from hrr.gan._toy2d import (
     sample_toy,
     sliced_wasserstein_2d,
     toy_mode_stats,
+    toy_spec,
     train_toy_gan,
 )
 
@@ -89,6 +90,17 @@ def test_a_baseline_converges_in_a_fast_configuration() -> None:
     run = train_toy_gan("gaussians", spec, seed=0)
     _, covered, high_quality, swd = run.history[-1]
     assert covered >= 8 and high_quality > 40.0 and swd < 0.3
+
+
+def test_per_dataset_settings_extend_the_method_and_its_regularized_variant_alike() -> None:
+    assert all(toy_spec(m, "gaussians") == spec for m, spec in TOY_METHODS.items())
+    base, mixed = toy_spec("stdgan-gp", "circles"), toy_spec("stdgan-gp-mix", "circles")
+    assert (base.gp, base.iters) == (0.1, 30000) and TOY_METHODS["stdgan-gp"].gp == 1.0
+    assert mixed == base.with_(mix_weight=TOY_METHODS["stdgan-gp-mix"].mix_weight)  # only the regularizer differs
+    with pytest.raises(ValueError, match=r"method must be one of \[.*\], got 'gan'"):
+        toy_spec("gan", "circles")
+    with pytest.raises(ValueError, match=r"dataset must be one of \['gaussians', 'circles'\], got 'moons'"):
+        toy_spec("stdgan", "moons")
 
 
 def test_bad_inputs_name_the_argument() -> None:
