@@ -93,6 +93,8 @@ def methods_to_run(args: argparse.Namespace, dataset: str) -> dict[str, ToyGANSp
         for name in ("adaptivemix-gp", "adaptivemix", "wgan-gp-mix", "stdgan-gp-mix"):
             if name in args.methods:
                 methods[f"{name} (w={weight:g})"] = methods[name].with_(mix_weight=weight)
+    if args.only_mix_weights:
+        methods = {m: spec for m, spec in methods.items() if not spec.mix_weight or "(w=" in m}
     for pairing in args.mix_pairings:
         for name in [m for m in methods if methods[m].mix_weight]:
             label = name.replace(")", f", {pairing})") if "(" in name else f"{name} ({pairing})"
@@ -168,6 +170,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(TOY_METHODS), choices=list(TOY_METHODS))
     parser.add_argument("--mix-weights", nargs="*", type=float, default=[],
                         help="extra AdaptiveMix weights to run besides the method's own (default: none)")
+    parser.add_argument("--only-mix-weights", action="store_true",
+                        help="run AdaptiveMix only at --mix-weights, not also at the method's own weight")
     parser.add_argument("--mix-pairings", nargs="*", default=[], choices=["within", "separate"],
                         help="extra AdaptiveMix pairings to run besides real-fake (default: none)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
