@@ -5,7 +5,9 @@ with a gradient penalty (GP 1, lr 1e-3), WGAN-GP with a learned linear head, WGA
 Eq. 6, AdaptiveMix as Eq. 6 states it (WGAN critic loss with J, plus ``min_F E[L_ada]``) with and without the
 gradient penalty, and AdaptiveMix dropped into the linear-head WGAN-GP and into the standard GAN with GP.
 ``--mix-weights`` adds AdaptiveMix rows at other weights (the default weight is chosen from them, see
-docs/regularizers.md).
+docs/regularizers.md; ``--only-mix-weights`` drops the rows at the method's own weight). The three circles need a
+weaker gradient penalty and more steps than the Gaussians (``hrr.gan._toy2d.TOY_DATASET_CHANGES``); the settings
+table shows what each dataset's runs used.
 
 Per (dataset, method, seed): modes covered, high-quality share and sliced Wasserstein distance (SWD) on 10 000
 samples from fixed noise, scored every ``--eval-every`` generator steps; and how close the final critic is to an
@@ -58,7 +60,8 @@ from hrr.gan._toy2d import (
 
 BASELINE_OF = {"wgan-gp-mean": "wgan-gp", "adaptivemix-gp": "wgan-gp-mean", "adaptivemix": "wgan-gp-mean",
                "wgan-gp-mix": "wgan-gp", "stdgan-gp-mix": "stdgan-gp"}
-FIGURE_COLUMNS = ("stdgan", "stdgan-gp", "wgan-gp", "adaptivemix-gp", "stdgan-gp-mix")
+# The figure's columns, each with its "(w=...)" variants when they were run
+FIGURE_COLUMNS = ("stdgan", "stdgan-gp", "wgan-gp", "adaptivemix-gp", "stdgan-gp-mix", "wgan-gp-mix")
 GRID = 61
 
 
@@ -123,19 +126,20 @@ def plot(dataset: str, runs: dict[str, dict], path: Path) -> None:
     from scipy.special import expit
 
     data = reference_points(dataset, 2000).numpy()
-    cols = [m for m in FIGURE_COLUMNS if m in runs]
+    cols = [m for base in FIGURE_COLUMNS for m in runs if m == base or m.startswith(f"{base} (")]
     fig, axes = plt.subplots(2, 1 + len(cols), figsize=(2.6 * (1 + len(cols)), 5.4), dpi=90, squeeze=False)
     axes[0, 0].scatter(data[:, 0], data[:, 1], s=1, c="k")
     axes[0, 0].set_title("data", fontsize=9)
     axes[1, 0].axis("off")
     titles = {"stdgan": "StdGAN", "stdgan-gp": "StdGAN + GP", "wgan-gp": "WGAN-GP",
               "adaptivemix-gp": "AdaptiveMix (+GP)", "adaptivemix": "AdaptiveMix (no GP)",
-              "stdgan-gp-mix": "StdGAN + GP + AdaptiveMix"}
+              "stdgan-gp-mix": "StdGAN + GP + AdaptiveMix", "wgan-gp-mix": "WGAN-GP + AdaptiveMix"}
     for col, method in enumerate(cols, start=1):
         run = runs[method]
         s = np.asarray(run["samples"])
         axes[0, col].scatter(s[:, 0], s[:, 1], s=1, c="tab:blue")
-        axes[0, col].set_title(f"{titles[method]}\n{run['covered']}/{run['total']} modes, SWD {run['swd']:.3g}",
+        base, _, variant = method.partition(" ")
+        axes[0, col].set_title(f"{titles[base]} {variant}\n{run['covered']}/{run['total']} modes, SWD {run['swd']:.3g}",
                                fontsize=9)
         outside = float(np.mean(np.abs(s).max(axis=1) > 2.0))
         if outside > 0.5:
