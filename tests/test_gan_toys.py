@@ -39,6 +39,15 @@ def test_collapsed_samples_cover_one_mode() -> None:
     assert far.covered == 0 and far.high_quality == 0.0
 
 
+def test_a_filled_disk_covers_no_circle_sector() -> None:
+    # A generator that ignores the circles and fills the disk of radius 1.6 puts ~28 % of its samples within 3σ
+    # of a circle (three bands 0.12 wide), at most 0.39 % per sector (outer circle): below the bar of half the data's share (0.46 %).
+    gen = torch.Generator().manual_seed(3)
+    r, theta = 1.6 * torch.rand(100_000, generator=gen).sqrt(), 2 * math.pi * torch.rand(100_000, generator=gen)
+    stats = toy_mode_stats("circles", torch.stack([r * torch.cos(theta), r * torch.sin(theta)], 1))
+    assert stats.covered == 0 and stats.high_quality == pytest.approx(100 * 2 * 0.12 * 3 / 1.6**2, abs=1)
+
+
 def test_sliced_wasserstein_of_a_translation() -> None:
     # Translating by v shifts every projection by <v, theta>: SWD^2 = mean over directions of <v, theta>^2,
     # which for directions uniform on the circle is |v|^2 / 2.
