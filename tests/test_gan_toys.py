@@ -41,7 +41,8 @@ def test_collapsed_samples_cover_one_mode() -> None:
 
 def test_a_filled_disk_covers_no_circle_sector() -> None:
     # A generator that ignores the circles and fills the disk of radius 1.6 puts ~28 % of its samples within 3σ
-    # of a circle (three bands 0.12 wide), at most 0.39 % per sector (outer circle): below the bar of half the data's share (0.46 %).
+    # of a circle (three bands 0.12 wide), at most 0.39 % per sector (outer circle): below the bar of half the
+    # data's share (0.46 %).
     gen = torch.Generator().manual_seed(3)
     r, theta = 1.6 * torch.rand(100_000, generator=gen).sqrt(), 2 * math.pi * torch.rand(100_000, generator=gen)
     stats = toy_mode_stats("circles", torch.stack([r * torch.cos(theta), r * torch.sin(theta)], 1))
