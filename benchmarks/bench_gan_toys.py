@@ -250,12 +250,15 @@ def main() -> None:
         if rows:
             emit("\nAgainst the baseline each method extends (difference of means, 95 % Welch interval):\n")
             emit(markdown_table(["method", "baseline", "modes covered", "high quality %", "SWD"], rows))
-        emit("\nScores over training (mean over seeds; step: modes / SWD):\n")
+        emit("\nScores over training (mean over seeds; step: modes / SWD; at most ~10 evaluated steps shown):\n")
         rows = []
         for method, runs in per_method.items():
             steps = [h[0] for h in max((r["history"] for r in runs), key=len)]
             cells = []
+            stride = -(-len(steps) // 10)  # at most ~10 columns: every stride-th evaluation and the last
             for i, step in enumerate(steps):
+                if i % stride != stride - 1 and i != len(steps) - 1:
+                    continue
                 alive = [r for r in runs if len(r["history"]) > i]
                 cov = np.mean([r["history"][i][1] for r in alive])
                 swd = np.mean([r["history"][i][3] for r in alive])
