@@ -83,9 +83,9 @@ def check_generator(name: str, generator: Any) -> torch.Generator | None:
     return generator
 
 
-def check_callable(name: str, fn: Any) -> Any:
+def check_callable(name: str, fn: Any, signature: str = "tensor -> scalar tensor") -> Any:
     if not callable(fn):
-        raise TypeError(f"{name} must be callable (tensor -> scalar tensor), got {type(fn).__name__}")
+        raise TypeError(f"{name} must be callable ({signature}), got {type(fn).__name__}")
     return fn
 
 

@@ -207,6 +207,8 @@ def test_pairing_errors_name_the_callers_arguments() -> None:
         AdaptiveMix(pairing="separate")(F, real, torch.randn(1, 3))
     with pytest.raises(ValueError, match=r"features_fake must be F's output on the batch, a tensor with 4 rows"):
         AdaptiveMix()(F, real, torch.randn(4, 3), features_real=F(real), features_fake=F(real)[:3])
+    with pytest.raises(TypeError, match=r"features must be callable \(batch -> features, e.g. D.features\), got str"):
+        AdaptiveMix()("F", real, real)
     # within and separate accept different batch sizes of real and fake
     for pairing in ("within", "separate"):
         assert AdaptiveMix(pairing=pairing)(F, real, torch.randn(2, 3)).ndim == 0

@@ -113,7 +113,7 @@ def adaptivemix_loss(
     >>> float(loss.detach()) < 1e-10   # F is affine: Eq. 2 is zero without noise
     True
     """
-    check_callable("features", features)
+    check_callable("features", features, "batch -> features, e.g. D.features")
     check_float_tensor("x_a", x_a)
     alpha = check_positive("alpha", alpha)
     noise_std = check_positive("noise_std", noise_std, allow_zero=True)

@@ -53,7 +53,7 @@ def lipschitz_ratio(
     >>> round(float(lipschitz_ratio(F, torch.randn(6, 3))), 4)
     2.0
     """
-    check_callable("features", features)
+    check_callable("features", features, "batch -> features, e.g. D.features")
     check_float_tensor("x_i", x_i)
     check_choice("distance", distance, ("l2", "l1"))
     check_generator("generator", generator)
