@@ -92,12 +92,13 @@ def methods_to_run(args: argparse.Namespace, dataset: str) -> dict[str, ToyGANSp
         if args.iters:
             spec = spec.with_(iters=args.iters)
         methods[name] = spec
+    mixing = [name for name in methods if methods[name].mix_weight]
     for weight in args.mix_weights:
-        for name in ("adaptivemix-gp", "adaptivemix", "wgan-gp-mix", "stdgan-gp-mix"):
-            if name in args.methods:
-                methods[f"{name} (w={weight:g})"] = methods[name].with_(mix_weight=weight)
+        for name in mixing:
+            methods[f"{name} (w={weight:g})"] = methods[name].with_(mix_weight=weight)
     if args.only_mix_weights:
-        methods = {m: spec for m, spec in methods.items() if not spec.mix_weight or "(w=" in m}
+        for name in mixing:
+            del methods[name]
     for pairing in args.mix_pairings:
         for name in [m for m in methods if methods[m].mix_weight]:
             label = name.replace(")", f", {pairing})") if "(" in name else f"{name} ({pairing})"

@@ -83,8 +83,8 @@ def toy_mode_stats(name: str, points: Tensor) -> ModeStats:
     good = nearest < 3 * CIRCLE_STD
     angle = torch.atan2(points[:, 1], points[:, 0]) + math.pi
     sector = (angle / (2 * math.pi) * _SECTORS).long().clamp(0, _SECTORS - 1)
-    cells = torch.bincount((which * _SECTORS + sector)[good], minlength=len(RADII) * _SECTORS)
-    total = len(RADII) * _SECTORS
+    total = toy_total("circles")
+    cells = torch.bincount((which * _SECTORS + sector)[good], minlength=total)
     return ModeStats(int((cells >= 0.5 * len(points) / total).sum()), total,
                      100.0 * float(good.float().mean()))
 
