@@ -54,6 +54,9 @@ def environment_header(title: str, args: Any | None = None, extra_packages: Sequ
     from threadpoolctl import threadpool_info
 
     lines = [f"## {title}", ""]
+    if getattr(args, "quick", False):
+        lines += ["**Smoke run (--quick): a reduced configuration that checks the script runs; its numbers are not "
+                  "the ones docs/ quotes.**", ""]
     lines.append(f"- python {platform.python_version()} on {platform.platform()}, {os.cpu_count()} logical CPUs")
     versions = {name: _package_version(name) for name in ("torch", "numpy", "scipy", "sklearn", *extra_packages)}
     lines.append("- " + ", ".join(f"{k} {v}" for k, v in versions.items()))
@@ -61,6 +64,8 @@ def environment_header(title: str, args: Any | None = None, extra_packages: Sequ
         f"- torch threads: intra-op {torch.get_num_threads()}, inter-op {torch.get_num_interop_threads()}; "
         f"torch BLAS/LAPACK: {'MKL' if torch.backends.mkl.is_available() else 'non-MKL'}"
     )
+    if getattr(args, "jobs", 1) > 1:
+        lines.append(f"- training runs: {args.jobs} at once, each in its own process with one torch thread")
     pools = []
     for pool in threadpool_info():
         lib = os.path.basename(pool.get("filepath", "?"))

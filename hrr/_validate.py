@@ -14,7 +14,8 @@ from torch import Tensor
 
 def check_real(name: str, value: Any, expected: str = "a real number") -> float:
     """Return ``float(value)`` if it is a real number (NumPy scalars and 0-d real tensors included, bools not), else
-    raise TypeError saying ``name must be <expected>``."""
+    raise TypeError saying ``name must be <expected>``. A tensor is read once as a number: hyperparameters are
+    constants, so no gradient flows to a ``requires_grad`` tensor passed as one."""
     # numbers.Real also admits NumPy scalars (np.float32 is not a float subclass); bools are refused on purpose
     if isinstance(value, Tensor) and value.ndim == 0 and not (value.dtype == torch.bool or value.is_complex()):
         return float(value.detach())  # a 0-d tensor, e.g. a value read off a schedule or a loss

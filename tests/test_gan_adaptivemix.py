@@ -209,6 +209,15 @@ def test_pairing_errors_name_the_callers_arguments() -> None:
         AdaptiveMix()(F, real, torch.randn(4, 3), features_real=F(real), features_fake=F(real)[:3])
     with pytest.raises(TypeError, match=r"features must be callable \(batch -> features, e.g. D.features\), got str"):
         AdaptiveMix()("F", real, real)
+    # a scalar-valued or batch-reducing callable (D's mean score instead of D.features) is named, not an IndexError
+    with pytest.raises(ValueError, match=r"features must map a batch of 8 samples to a tensor with 8 rows .* got "
+                                         r"shape \(\)"):
+        AdaptiveMix()(lambda x: F(x).mean(), real, real)
+    with pytest.raises(ValueError, match=r"with 4 rows .* got shape \(1, 8\)"):
+        AdaptiveMix()(lambda x: F(x)[:1], real, real, features_real=F(real), features_fake=F(real))
+    with pytest.raises(ValueError, match=r"features_a must be F's output on the batch, a tensor with 4 rows, got "
+                                         r"torch.Size\(\[2, 8\]\)"):
+        adaptivemix_loss(F, real, features_a=F(real)[:2])
     # within and separate accept different batch sizes of real and fake
     for pairing in ("within", "separate"):
         assert AdaptiveMix(pairing=pairing)(F, real, torch.randn(2, 3)).ndim == 0

@@ -123,6 +123,8 @@ def adaptivemix_loss(
         raise ValueError(f"mix_fraction must be in (0, 1], got {mix_fraction!r}")
     check_generator("generator", generator)
     n = x_a.shape[0]
+    _check_reused("features_a", features_a, n)
+    _check_reused("features_b", features_b, n)
     if x_b is None:
         if n < 2:
             raise ValueError(f"x_a must hold at least 2 samples to mix within the batch, got shape {tuple(x_a.shape)}")
@@ -148,6 +150,21 @@ def adaptivemix_loss(
         return _adaptivemix_core(features, x_a, x_b, features_a, features_b, alpha, noise_std, distance, generator)
 
 
+def _check_reused(name: str, feats: Tensor | None, n: int) -> None:
+    """Features handed in for reuse must be F's output on the batch: one row per sample."""
+    if feats is not None and (not isinstance(feats, Tensor) or feats.ndim < 1 or len(feats) != n):
+        raise ValueError(f"{name} must be F's output on the batch, a tensor with {n} rows, got "
+                         f"{getattr(feats, 'shape', type(feats).__name__)}")
+
+
+def _check_features_output(out: object, n: int) -> None:
+    """A scalar or a wrong-length output (D's mean score, say, instead of D.features) fails here, not in torch."""
+    if not isinstance(out, Tensor) or out.ndim < 1 or out.shape[0] != n:
+        got = f"shape {tuple(out.shape)}" if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f"features must map a batch of {n} samples to a tensor with {n} rows (batch -> features, "
+                         f"e.g. D.features), got {got}")
+
+
 def _adaptivemix_core(
     features: Callable[[Tensor], Tensor],
     x_a: Tensor,
@@ -166,12 +183,14 @@ def _adaptivemix_core(
     with torch.no_grad():
         if features_a is None or features_b is None:
             both = features(torch.cat([x_a, x_b]))
+            _check_features_output(both, 2 * m)
             f_a, f_b = both[:m], both[m:]
         else:
             f_a, f_b = features_a.detach(), features_b.detach()
         lam_f = lam.view(-1, *([1] * (f_a.dim() - 1))).to(f_a.dtype)
         target = lam_f * f_a + (1 - lam_f) * f_b
     pred = features(x_hat)
+    _check_features_output(pred, m)
     if pred.shape != target.shape:
         raise ValueError(f"features returned shape {tuple(pred.shape)} for the mixed batch but "
                          f"{tuple(target.shape)} for the originals")
@@ -196,7 +215,7 @@ class AdaptiveMix:
         gives none. 0.01 is the largest weight that made no converged baseline worse in docs/regularizers.md §8:
         at 1 AdaptiveMix collapsed every toy GAN run (standard GAN with GP, WGAN-GP), at 0.1 every WGAN-GP toy
         run; at 0.01 nothing measured moved beyond its seed spread (both toys, the data-limited DCGAN), and no
-        weight measurably helped.
+        weight measurably helped. A 0-d tensor is read as its value (a constant: no gradient flows to it).
     alpha, noise_std, distance, mix_fraction
         See :func:`adaptivemix_loss`.
     pairing : {"real_fake", "within", "separate"}
@@ -261,10 +280,8 @@ class AdaptiveMix:
         if (features_real is None) != (features_fake is None):
             raise ValueError("give both features_real and features_fake (F's outputs to reuse) or neither, got only "
                              + ("features_real" if features_fake is None else "features_fake"))
-        for name, feats, batch in (("features_real", features_real, real), ("features_fake", features_fake, fake)):
-            if feats is not None and (not isinstance(feats, Tensor) or feats.ndim < 1 or len(feats) != len(batch)):
-                raise ValueError(f"{name} must be F's output on the batch, a tensor with {len(batch)} rows, got "
-                                 f"{getattr(feats, 'shape', type(feats).__name__)}")
+        _check_reused("features_real", features_real, len(real))
+        _check_reused("features_fake", features_fake, len(fake))
         if self.pairing == "within" and real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"pairing='within' mixes real with fake, so they need the same sample shape, got "
                              f"real {tuple(real.shape)} and fake {tuple(fake.shape)}")
