@@ -104,7 +104,7 @@ def test_gradients_reach_features_only() -> None:
     J_lin = nn.Linear(8, 1)
     real = torch.randn(5, 6)
     fake = G(torch.randn(5, 4))  # not detached by the caller
-    loss = AdaptiveMix()(F, real, fake, generator=torch.Generator().manual_seed(0))  # default weight 0.01
+    loss = AdaptiveMix()(F, real, fake, generator=torch.Generator().manual_seed(0))  # default weight 0.001
     loss.backward()
     assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in F.parameters())
     assert all(p.grad is None for p in G.parameters())
@@ -187,10 +187,10 @@ def test_weight_multiplies_the_loss_and_defaults_to_001() -> None:
     F = nn.Sequential(nn.Linear(3, 8), nn.Tanh())
     real, fake = torch.randn(6, 3), torch.randn(6, 3)
     unweighted = adaptivemix_loss(F, real, fake, generator=torch.Generator().manual_seed(5))
-    for kwargs, factor in (({}, 0.01), ({"weight": 2.5}, 2.5)):
+    for kwargs, factor in (({}, 0.001), ({"weight": 2.5}, 2.5)):
         got = AdaptiveMix(**kwargs)(F, real, fake, generator=torch.Generator().manual_seed(5))
         torch.testing.assert_close(got, factor * unweighted)
-    assert "weight=0.01" in repr(AdaptiveMix())
+    assert "weight=0.001" in repr(AdaptiveMix())
     assert float(AdaptiveMix(weight=0)(F, real, fake)) == 0.0
     with pytest.raises(ValueError, match=r"weight must be a finite number >= 0, got -1"):
         AdaptiveMix(weight=-1)
