@@ -218,6 +218,16 @@ def test_pairing_errors_name_the_callers_arguments() -> None:
     with pytest.raises(ValueError, match=r"features_a must be F's output on the batch, a tensor with 4 rows, got "
                                          r"torch.Size\(\[2, 8\]\)"):
         adaptivemix_loss(F, real, features_a=F(real)[:2])
+    # reused features from another function than `features` (D's scores instead of F's outputs) are named
+    with pytest.raises(ValueError, match=r"the reused features \(features_real/features_fake.* have shape \(4,\) "
+                                         r"per pair but features returned \(4, 8\)"):
+        AdaptiveMix()(F, real, real, features_real=F(real).sum(1), features_fake=F(real).sum(1))
+    # a callable with one score per sample, shape (B,), is a 1-d feature: same loss as its (B, 1) version
+    score = nn.Linear(3, 1)
+    gen = torch.Generator().manual_seed(0)
+    flat = AdaptiveMix()(lambda x: score(x).squeeze(1), real, real.flip(0), generator=gen)
+    column = AdaptiveMix()(score, real, real.flip(0), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(flat, column)
     # within and separate accept different batch sizes of real and fake
     for pairing in ("within", "separate"):
         assert AdaptiveMix(pairing=pairing)(F, real, torch.randn(2, 3)).ndim == 0

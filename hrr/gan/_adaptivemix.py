@@ -48,6 +48,8 @@ def sample_beta(n: int, alpha: float, generator: torch.Generator | None, like: T
 
 
 def _distance(pred: Tensor, target: Tensor, distance: str) -> Tensor:
+    # one scalar feature per sample, (B,), is a (B, 1) feature map: a critic's score used as F must work too
+    pred, target = pred.reshape(len(pred), -1), target.reshape(len(target), -1)
     if distance == "l2":
         return (pred - target).pow(2).flatten(1).mean(dim=1)
     if distance == "l1":
@@ -192,6 +194,10 @@ def _adaptivemix_core(
     pred = features(x_hat)
     _check_features_output(pred, m)
     if pred.shape != target.shape:
+        if features_a is not None and features_b is not None:
+            raise ValueError(f"the reused features (features_real/features_fake, or features_a/features_b) have "
+                             f"shape {tuple(target.shape)} per pair but features returned {tuple(pred.shape)} for "
+                             "the mixed batch: pass F's own outputs on real and fake")
         raise ValueError(f"features returned shape {tuple(pred.shape)} for the mixed batch but "
                          f"{tuple(target.shape)} for the originals")
     if noise_std > 0:
@@ -214,9 +220,10 @@ class AdaptiveMix:
         Multiplies L_ada in the returned loss, >= 0 (0 gives a zero loss: a control run in a sweep). The paper
         gives none. 0.001 is the largest weight tried that made no converged baseline worse in
         docs/regularizers.md §8: at 1 AdaptiveMix collapsed every toy GAN run, at 0.1 every one it was tried in,
-        and at 0.01 the WGAN-GP with a weak penalty (λ = 0.1) on the three circles (8 of 108 sectors against 93);
+        and at 0.01 the WGAN-GP with gradient-penalty weight 0.1 on the three circles (8 of 108 sectors vs 93);
         at 0.001 nothing measured moved beyond its seed spread (four toy settings, 5 seeds each), and no weight
-        measurably helped. A 0-d tensor is read as its value (a constant: no gradient flows to it).
+        measurably helped: the default is close to off, a safe start, not a tuned value. A 0-d tensor is read as
+        its value (a constant: no gradient flows to it).
     alpha, noise_std, distance, mix_fraction
         See :func:`adaptivemix_loss`.
     pairing : {"real_fake", "within", "separate"}
