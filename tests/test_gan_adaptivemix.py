@@ -183,7 +183,7 @@ def test_lipschitz_ratio_table_3() -> None:
     torch.testing.assert_close(lipschitz_ratio(F2, x, x_j, distance="l1"), want_l1.detach(), rtol=1e-5, atol=1e-7)
 
 
-def test_weight_multiplies_the_loss_and_defaults_to_001() -> None:
+def test_weight_multiplies_the_loss_and_defaults_to_0001() -> None:
     F = nn.Sequential(nn.Linear(3, 8), nn.Tanh())
     real, fake = torch.randn(6, 3), torch.randn(6, 3)
     unweighted = adaptivemix_loss(F, real, fake, generator=torch.Generator().manual_seed(5))

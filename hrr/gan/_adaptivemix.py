@@ -51,10 +51,10 @@ def _distance(pred: Tensor, target: Tensor, distance: str) -> Tensor:
     # one scalar feature per sample, (B,), is a (B, 1) feature map: a critic's score used as F must work too
     pred, target = pred.reshape(len(pred), -1), target.reshape(len(target), -1)
     if distance == "l2":
-        return (pred - target).pow(2).flatten(1).mean(dim=1)
+        return (pred - target).pow(2).mean(dim=1)
     if distance == "l1":
-        return (pred - target).abs().flatten(1).mean(dim=1)
-    cos = torch.nn.functional.cosine_similarity(pred.flatten(1), target.flatten(1), dim=1, eps=1e-8)
+        return (pred - target).abs().mean(dim=1)
+    cos = torch.nn.functional.cosine_similarity(pred, target, dim=1, eps=1e-8)
     return 1.0 - cos
 
 
