@@ -59,9 +59,13 @@ from hrr.gan._toy2d import (
 )
 
 BASELINE_OF = {"wgan-gp-mean": "wgan-gp", "adaptivemix-gp": "wgan-gp-mean", "adaptivemix": "wgan-gp-mean",
-               "wgan-gp-mix": "wgan-gp", "stdgan-gp-mix": "stdgan-gp"}
+               "wgan-gp-mix": "wgan-gp", "wgan-gp1-mix": "wgan-gp1", "stdgan-gp-mix": "stdgan-gp"}
 # The figure's columns, each with its "(w=...)" variants when they were run
-FIGURE_COLUMNS = ("stdgan", "stdgan-gp", "wgan-gp", "adaptivemix-gp", "stdgan-gp-mix", "wgan-gp-mix")
+FIGURE_COLUMNS = ("stdgan", "stdgan-gp", "wgan-gp", "wgan-gp1", "adaptivemix-gp", "stdgan-gp-mix", "wgan-gp-mix",
+                  "wgan-gp1-mix")
+# WGAN-GP with λ = 1 is the Gaussians' fast configuration; on the circles λ = 1 fills the disk, so it is run on
+# request only
+DEFAULT_METHODS = [name for name in TOY_METHODS if not name.startswith("wgan-gp1")]
 GRID = 61
 
 
@@ -134,7 +138,8 @@ def plot(dataset: str, runs: dict[str, dict], path: Path) -> None:
     axes[1, 0].axis("off")
     titles = {"stdgan": "StdGAN", "stdgan-gp": "StdGAN + GP", "wgan-gp": "WGAN-GP",
               "adaptivemix-gp": "AdaptiveMix (+GP)", "adaptivemix": "AdaptiveMix (no GP)",
-              "stdgan-gp-mix": "StdGAN + GP + AdaptiveMix", "wgan-gp-mix": "WGAN-GP + AdaptiveMix"}
+              "stdgan-gp-mix": "StdGAN + GP + AdaptiveMix", "wgan-gp-mix": "WGAN-GP + AdaptiveMix",
+              "wgan-gp1": "WGAN-GP (λ = 1)", "wgan-gp1-mix": "WGAN-GP (λ = 1) + AdaptiveMix"}
     for col, method in enumerate(cols, start=1):
         run = runs[method]
         s = np.asarray(run["samples"])
@@ -172,7 +177,7 @@ def plot(dataset: str, runs: dict[str, dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(TOY_DATASETS), choices=TOY_DATASETS)
-    parser.add_argument("--methods", nargs="+", default=list(TOY_METHODS), choices=list(TOY_METHODS))
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(TOY_METHODS))
     parser.add_argument("--mix-weights", nargs="*", type=float, default=[],
                         help="extra AdaptiveMix weights to run besides the method's own (default: none)")
     parser.add_argument("--only-mix-weights", action="store_true",
