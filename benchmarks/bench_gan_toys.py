@@ -1,8 +1,9 @@
 """The 2-D toys of AdaptiveMix (Liu et al., Fig. 3) over several seeds: converged baselines against AdaptiveMix.
 
 Methods (``hrr.gan._toy2d.TOY_METHODS``; every setting is printed): the standard non-saturating GAN, plain and
-with a gradient penalty (GP 1, lr 1e-3), WGAN-GP with a learned linear head, WGAN-GP with the averaging head J of
-Eq. 6, AdaptiveMix as Eq. 6 states it (WGAN critic loss with J, plus ``min_F E[L_ada]``) with and without the
+with a gradient penalty (GP 1, lr 1e-3), WGAN-GP with a learned linear head (λ = 10; and ``wgan-gp1``, λ = 1, on
+request: it converges ten times sooner on the Gaussians but fills the circles' disk), WGAN-GP with the averaging
+head J of Eq. 6, AdaptiveMix as Eq. 6 states it (WGAN critic loss with J, plus ``min_F E[L_ada]``) with and without the
 gradient penalty, and AdaptiveMix dropped into the linear-head WGAN-GP and into the standard GAN with GP.
 ``--mix-weights`` adds AdaptiveMix rows at other weights (the default weight is chosen from them, see
 docs/regularizers.md; ``--only-mix-weights`` drops the rows at the method's own weight). The three circles need a
@@ -21,7 +22,7 @@ Each run is cached as JSON in ``--cache-dir`` (keyed by dataset, settings and se
 study can be run in pieces and re-printed; runs are deterministic under their seed on one machine and thread
 count. ``--jobs N`` trains N runs at once, one thread each.
 
-    python benchmarks/bench_gan_toys.py --jobs 2                       # 5 seeds, both toys, all methods
+    python benchmarks/bench_gan_toys.py --jobs 2                       # 5 seeds, both toys, all but wgan-gp1*
     python benchmarks/bench_gan_toys.py --quick                        # smoke run: 2 seeds, 200 steps
 """
 
@@ -145,8 +146,11 @@ def plot(dataset: str, runs: dict[str, dict], path: Path) -> None:
         s = np.asarray(run["samples"])
         axes[0, col].scatter(s[:, 0], s[:, 1], s=1, c="tab:blue")
         base, _, variant = method.partition(" ")
-        axes[0, col].set_title(f"{titles[base]} {variant}\n{run['covered']}/{run['total']} modes, SWD {run['swd']:.3g}",
-                               fontsize=9)
+        head = f"{titles[base]} {variant}".strip()
+        if len(head) > 30:  # wider than its column: break before the last "+"
+            before, _, after = head.rpartition(" + ")
+            head = f"{before}\n+ {after}"
+        axes[0, col].set_title(f"{head}\n{run['covered']}/{run['total']} modes, SWD {run['swd']:.3g}", fontsize=9)
         outside = float(np.mean(np.abs(s).max(axis=1) > 2.0))
         if outside > 0.5:
             note = f"diverged at step {run['diverged_at']}" if run["diverged_at"] else "stopped"
