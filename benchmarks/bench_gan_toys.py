@@ -2,7 +2,7 @@
 
 Methods (``hrr.gan._toy2d.TOY_METHODS``; every setting is printed): the standard non-saturating GAN, plain and
 with a gradient penalty (GP 1, lr 1e-3), WGAN-GP with a learned linear head (λ = 10; and ``wgan-gp1``, λ = 1, on
-request: it converges ten times sooner on the Gaussians but fills the circles' disk), WGAN-GP with the averaging
+request: it converges 7-8 times sooner on the Gaussians but fills the circles' disk), WGAN-GP with the averaging
 head J of Eq. 6, AdaptiveMix as Eq. 6 states it (WGAN critic loss with J, plus ``min_F E[L_ada]``) with and without the
 gradient penalty, and AdaptiveMix dropped into the linear-head WGAN-GP and into the standard GAN with GP.
 ``--mix-weights`` adds AdaptiveMix rows at other weights (the default weight is chosen from them, see
@@ -181,7 +181,10 @@ def plot(dataset: str, runs: dict[str, dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(TOY_DATASETS), choices=TOY_DATASETS)
-    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(TOY_METHODS))
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(TOY_METHODS),
+                        help="default: all but wgan-gp1 and wgan-gp1-mix (WGAN-GP with λ = 1, the Gaussians' fast "
+                             "configuration; on the circles it fills the disk). Each *-mix method runs AdaptiveMix "
+                             "at weight 1 unless --mix-weights / --only-mix-weights say otherwise")
     parser.add_argument("--mix-weights", nargs="*", type=float, default=[],
                         help="extra AdaptiveMix weights to run besides the method's own (default: none)")
     parser.add_argument("--only-mix-weights", action="store_true",

@@ -219,7 +219,7 @@ class AdaptiveMix:
     weight : float, default 0.001
         Multiplies L_ada in the returned loss, >= 0 (0 gives a zero loss: a control run in a sweep). The paper
         gives none. 0.001 is the largest weight tried that made no converged baseline worse in
-        docs/regularizers.md §8: at 1 AdaptiveMix collapsed every toy GAN run, at 0.1 every one it was tried in,
+        docs/regularizers.md §8: at 1 AdaptiveMix collapsed every toy GAN run, at 0.1 every toy run it was tried in,
         and at 0.01 the WGAN-GP with gradient-penalty weight 0.1 on the three circles (8 of 108 sectors vs 93);
         at 0.001 nothing measured moved beyond its seed spread (five toy settings, 5 seeds each; a data-limited
         DCGAN, 3 seeds), and no weight

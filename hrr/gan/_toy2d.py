@@ -137,8 +137,8 @@ TOY_METHODS: dict[str, ToyGANSpec] = {
     # 2018): the plain one above did not reach 8/9 in every seed.
     "stdgan-gp": ToyGANSpec(loss="standard", head="linear", gp=1.0, lr=1e-3, d_steps=1, width=128, iters=4000),
     "wgan-gp": ToyGANSpec(loss="wgan", head="linear", gp=10.0, lr=1e-4, d_steps=5, width=128, iters=8000),
-    # WGAN-GP with λ = 1, otherwise as above: covered 8/9 Gaussians by step 750-1000 where λ = 10 needs ~8000
-    # steps (docs/regularizers.md §8.1), so it is the fast configuration the tests train.
+    # WGAN-GP with λ = 1, otherwise as above: covered 8/9 Gaussians by step 1000 in every seed where λ = 10 needs
+    # 7000-8000 steps (docs/regularizers.md §8.1); the tests train it at width 64 and lr 3e-4 for 1000 steps.
     "wgan-gp1": ToyGANSpec(loss="wgan", head="linear", gp=1.0, lr=1e-4, d_steps=5, width=128, iters=3000),
     "wgan-gp-mean": ToyGANSpec(loss="wgan", head="mean", gp=10.0, lr=1e-4, d_steps=5, width=128, iters=8000),
     "adaptivemix-gp": ToyGANSpec(loss="wgan", head="mean", gp=10.0, mix_weight=1.0, lr=1e-4, d_steps=5,
