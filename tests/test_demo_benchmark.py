@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hrr.demo._benchmark import BenchmarkResult, BenchmarkSettings, _aggregate, format_tables
+from hrr.demo._benchmark import BenchmarkResult, BenchmarkSettings, _aggregate, _summary, format_tables
 from hrr.demo._cache import cache_key, cache_root, cached_arrays
 from hrr.demo._generators import reconstruct, singan_fakes, train_reconstructor
 from hrr.demo._patches import cut_patches, packaged_photos
@@ -118,13 +118,27 @@ def test_tables_average_over_seeds_and_report_spread() -> None:
     for seed, acc in ((0, 0.8), (1, 0.6)):
         for variant in ("baseline", "w/o AFR", "w/o MSR", "HRR"):
             row = {"seed": seed, "variant": variant}
-            for g in ("tconv", "upconv", "singan", "vae", "mean"):
+            for g in ("tconv", "upconv", "singan", "vae", "mean", "held-out"):
                 row[f"{g}/acc"], row[f"{g}/ap"] = acc, float("nan") if g == "vae" else acc
             for s in ("1", "0.5", "0.25"):
-                row[f"x{s}/acc"], row[f"x{s}/ap"] = acc, acc
+                for g in ("mean", "held-out"):
+                    row[f"x{s}/{g}/acc"], row[f"x{s}/{g}/ap"] = acc, acc
             rows.append(row)
     iv, v = _aggregate(rows)
     assert iv[0]["tconv/acc"] == pytest.approx(0.7) and iv[0]["tconv/acc_sd"] == pytest.approx(0.1)
     result = BenchmarkResult(iv, v, rows, {}, BenchmarkSettings(seeds=(0, 1)), {}, Path("."))
     text = format_tables(result)
-    assert "70.0 ± 10.0" in text and "n/a" in text and "Table V" in text
+    assert "70.0 ± 10.0" in text and "n/a" in text and "| held-out mean |" in text
+    assert "Table V analogue — mean Acc / AP" in text and "Table V analogue — held-out mean Acc / AP" in text
+    assert "`upconv`, `singan`, `vae` (not seen in training)" in text
+
+
+def test_the_held_out_mean_leaves_out_the_training_generator() -> None:
+    class Result:
+        def table(self) -> list[dict[str, object]]:
+            accs = {"tconv": 1.0, "upconv": 0.6, "singan": 0.7, "vae": 0.8}
+            return [*({"group": g, "acc": a, "ap": a} for g, a in accs.items()), {"group": "mean", "acc": 0.775,
+                                                                                   "ap": 0.775}]
+
+    out = _summary(Result())
+    assert out["mean/acc"] == 0.775 and out["held-out/acc"] == pytest.approx(0.7) == out["held-out/ap"]
