@@ -64,9 +64,10 @@ def test_flat_squares_a_colour_cast_and_a_blur_are_found_and_grow_with_strength(
     assert blur(1.5) > 0.75 and blur(1.5) > blur(0.7)
 
 
-def test_scores_are_deterministic_under_the_seed(real: np.ndarray) -> None:
+def test_scores_are_deterministic_under_the_seed_and_the_seed_sets_the_folds(real: np.ndarray) -> None:
     noisy = np.clip(real[40:] + 0.02 * np.random.default_rng(0).standard_normal(real[40:].shape), 0, 1)
     assert shortcut_scores(real[:40], noisy, seed=3) == shortcut_scores(real[:40], noisy, seed=3)
+    assert shortcut_scores(real[:40], noisy, seed=3) != shortcut_scores(real[:40], noisy, seed=4)
 
 
 def test_the_row_covers_every_generator_and_reaches_table_iv_only(real: np.ndarray) -> None:
@@ -86,8 +87,14 @@ def test_the_row_covers_every_generator_and_reaches_table_iv_only(real: np.ndarr
 def test_bad_inputs_name_the_argument(real: np.ndarray) -> None:
     with pytest.raises(ValueError, match=r"images must be an array of shape \(N, H, W, 3\).*got shape \(4, 8, 8\)"):
         global_statistics(np.zeros((4, 8, 8)))
-    with pytest.raises(ValueError, match="images must be finite"):
-        global_statistics(np.full((1, 4, 4, 3), np.nan))
+    with pytest.raises(ValueError, match="images must be finite floats in \\[0, 1\\]; got 16 NaN or infinite"):
+        global_statistics(np.dstack([np.full((4, 4), np.nan), np.zeros((4, 4)), np.zeros((4, 4))])[None])
+    with pytest.raises(ValueError, match=r"real must be floats in \[0, 1\]; got values in \[0, 25\d.*by 255"):
+        shortcut_scores(real[:10] * 255, real[10:20])
+    with pytest.raises(ValueError, match=r"fake must be an array of shape \(N, H, W, 3\)"):
+        shortcut_scores(real[:10], real[10:20, :, :, 0])
+    with pytest.raises(ValueError, match="seed must be"):
+        shortcut_scores(real[:10], real[10:20], seed=-1)
     with pytest.raises(ValueError, match="fake must hold at least n_splits = 5 images; got 3"):
         shortcut_scores(real[:10], real[10:13])
     with pytest.raises(ValueError, match="n_splits"):
