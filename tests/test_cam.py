@@ -176,7 +176,18 @@ def test_save_cam_grid(tmp_path: Path) -> None:
     out = save_cam_grid(images, {"baseline": cams.flip(-1), "HRR": cams}, tmp_path / "fig" / "cam.png", ["a", "b", "c"])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
     assert save_cam_grid(images.permute(0, 2, 3, 1).numpy(), cams.numpy(), tmp_path / "c.pdf").stat().st_size > 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pdf", "fig"]
+    from PIL import Image
+
+    with_bar = Image.open(save_cam_grid(images, cams, tmp_path / "bars" / "bar.png")).size
+    without = Image.open(save_cam_grid(images, cams, tmp_path / "bars" / "nobar.png", colorbar=False)).size
+    assert with_bar[0] == without[0] + 100 and with_bar[1] == without[1]  # one more inch at 100 dpi for the bar
+    many = _images(5)
+    grid = Image.open(save_cam_grid(many, class_activation_maps(RegionModel(), many), tmp_path / "bars" / "grid.png",
+                                    max_columns=2, colorbar=False)).size
+    assert grid == (2 * 200, 3 * 2 * 200)  # 5 images in blocks of 2: 3 blocks of an image row and a CAM row
+    with pytest.raises(ValueError, match="max_columns"):
+        save_cam_grid(many, class_activation_maps(RegionModel(), many), tmp_path / "x.png", max_columns=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bars", "c.pdf", "fig"]
     with pytest.raises(ValueError, match=r"must have shape \(B, H, W\)"):
         save_cam_grid(images, cams[:2], tmp_path / "x.png")
     with pytest.raises(ValueError, match="titles must hold one entry per image"):

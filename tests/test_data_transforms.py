@@ -118,6 +118,10 @@ def test_test_transform_semantics() -> None:
     assert TestTransform(size=16)(img).shape == (16, 16, 3)
     assert np.array_equal(TestTransform(center_crop=10)(img), img[10:20, 5:15])
     assert TestTransform(scale=0.5, jpeg_quality=75, blur_sigma=1.0).describe() == "scale=0.5,blur=1,jpeg=75"
+    assert TestTransform().describe_plainly() == "images as given"
+    assert (TestTransform(scale=0.5, jpeg_quality=75, blur_sigma=1.0).describe_plainly()
+            == "downscaled to 0.5x, Gaussian blur (sigma 1 px), JPEG quality 75")
+    assert TestTransform(size=(12, 8), center_crop=10).describe_plainly() == "resized to 12x8 px, centre crop of 10 px"
     flat = np.full((32, 32, 3), 0.4, np.float32)
     np.testing.assert_allclose(TestTransform(scale=0.25)(flat), 0.4, atol=1e-6)
     assert np.array_equal(TestTransform(jpeg_quality=60)(img), jpeg_compress(img, 60))

@@ -92,7 +92,7 @@ def test_evaluate_with_transform_and_save(dataset: Path, tmp_path: Path) -> None
 
     result = evaluate(predict, samples, transform=TestTransform(scale=0.5), progress=False)
     assert shapes == {(8, 8), (10, 12), (12, 10)}
-    assert result.setting == "scale=0.5"
+    assert result.setting == "scale=0.5" and result.setting_in_words == "downscaled to 0.5x"  # the PR plot's title
     written = result.save(tmp_path / "out", prefix="half_")
     assert {p.name for p in written.values()} == {
         "half_metrics.md",

@@ -330,6 +330,23 @@ class TestTransform:
             parts.append(f"crop={self.center_crop}")
         return ",".join(parts) or "identity"
 
+    def describe_plainly(self) -> str:
+        """The same in words for figure titles, e.g. ``"downscaled to 0.5x, JPEG quality 75"`` (``"images as
+        given"`` when nothing is applied)."""
+        parts = []
+        if self.scale is not None:
+            parts.append(f"downscaled to {self.scale:g}x")
+        if self.size is not None:
+            h, w = self._resized(1, 1)
+            parts.append(f"resized to {h}x{w} px")
+        if self.blur_sigma is not None:
+            parts.append(f"Gaussian blur (sigma {self.blur_sigma:g} px)")
+        if self.jpeg_quality is not None:
+            parts.append(f"JPEG quality {self.jpeg_quality}")
+        if self.center_crop is not None:
+            parts.append(f"centre crop of {self.center_crop} px")
+        return ", ".join(parts) or "images as given"
+
     def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Apply the transform.
 

@@ -339,14 +339,17 @@ def _pictures(out_dir: Path, arrays: dict[str, np.ndarray], msr: list[Sample], d
     regen = [load_image(s.path) for s in msr if s.label == 1 and "msr@64" in s.group][:k]
     if regen:
         rows.append(("MSR pseudo-fake", np.stack(regen)))
-    fig, axes = plt.subplots(len(rows), k, figsize=(1.4 * k, 1.5 * len(rows)))
-    for r, (name, imgs) in enumerate(rows):
-        for c in range(k):
+    # One labelled column per source, examples down the columns, tiles nearly touching
+    fig, axes = plt.subplots(k, len(rows), figsize=(1.25 * len(rows), 1.25 * k + 0.35), squeeze=False)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.35 / (1.25 * k + 0.35), wspace=0.04,
+                        hspace=0.04)
+    for c, (name, imgs) in enumerate(rows):
+        for r in range(k):
             ax = axes[r, c]
             ax.axis("off")
-            if c < len(imgs):
-                ax.imshow(np.clip(imgs[c], 0, 1), interpolation="nearest")
-        axes[r, 0].set_title(name, fontsize=8, loc="left")
+            if r < len(imgs):
+                ax.imshow(np.clip(imgs[r], 0, 1), interpolation="nearest")
+        axes[0, c].set_title(name, fontsize=8)
     save_figure(fig, out_dir / "images_grid.png")
     plt.close(fig)
 
@@ -354,8 +357,12 @@ def _pictures(out_dir: Path, arrays: dict[str, np.ndarray], msr: list[Sample], d
     picked = [next(s for s in fakes if s.group == g) for g in GENERATORS]
     batch = torch.stack([torch.from_numpy(load_image(s.path)).permute(2, 0, 1) for s in picked])
     cams = {name: class_activation_maps(detectors[name].model, batch).cpu() for name in ("baseline", "w/o AFR")}
+    # Each column's title carries what both detectors said of that image: P(generated), all of them fakes
+    p_base, p_hrr = detectors["baseline"].predict_proba(batch), detectors["HRR"].predict_proba(batch)
+    titles = [f"{s.group} (fake)\nP(fake): baseline {a:.2f}, HRR {b:.2f}"
+              for s, a, b in zip(picked, p_base, p_hrr, strict=True)]
     save_cam_grid(batch, {"baseline": cams["baseline"], "HRR (MSR + KL network)": cams["w/o AFR"]},
-                  out_dir / "cams.png", titles=[s.group for s in picked])
+                  out_dir / "cams.png", titles=titles, tile_inches=2.4)
 
 
 __all__ = ["BenchmarkResult", "BenchmarkSettings", "format_tables", "run_benchmark"]

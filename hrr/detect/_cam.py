@@ -21,6 +21,7 @@ from torch import nn
 from hrr._grad import check_autograd_module
 from hrr._io import figure_format, save_figure
 from hrr._pixels import check_image_batch
+from hrr._validate import check_int
 
 __all__ = ["class_activation_maps", "find_cam_layer", "save_cam_grid"]
 
@@ -284,6 +285,8 @@ def save_cam_grid(
     alpha: float = 0.5,
     cmap: str = "jet",
     tile_inches: float = 2.0,
+    colorbar: bool = True,
+    max_columns: int = 8,
 ) -> Path:
     """Save a Fig.-4-style grid: the images in the first row, one row of CAM overlays per CAM set (atomic write).
 
@@ -303,6 +306,12 @@ def save_cam_grid(
         Matplotlib colormap of the heat map.
     tile_inches : float, default 2.0
         Size of one tile.
+    colorbar : bool, default True
+        A colour bar for the heat maps (each map divided by its own maximum, as
+        :func:`class_activation_maps` returns them).
+    max_columns : int, default 8
+        Images per block row; more images wrap into further blocks (an image row and its CAM rows each), so
+        many images make a grid rather than a strip.
 
     Returns
     -------
@@ -336,23 +345,39 @@ def save_cam_grid(
         raise ValueError(f"alpha must be in [0, 1]; got {alpha!r}")
     target = Path(path)
     figure_format(target)  # a bad extension fails before any plotting
+    max_columns = check_int("max_columns", max_columns, minimum=1)
     colour = colormaps[cmap]
-    n_rows, n_cols = 1 + len(arrays), imgs.shape[0]
-    fig = Figure(figsize=(tile_inches * n_cols, tile_inches * n_rows))
+    n_images = imgs.shape[0]
+    block, n_cols = 1 + len(arrays), min(n_images, max_columns)
+    n_rows = block * -(-n_images // n_cols)
+    # Constrained layout makes room for the colour bar, which tight_layout does not
+    fig = Figure(figsize=(tile_inches * n_cols + (1.0 if colorbar else 0.0), tile_inches * n_rows),
+                 layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
-    for j in range(n_cols):
-        axes[0, j].imshow(imgs[j])
-        if titles is not None:
-            axes[0, j].set_title(str(titles[j]), fontsize="small")
-        for i, (name, arr) in enumerate(arrays.items(), start=1):
-            heat = colour(arr[j])[..., :3]
-            axes[i, j].imshow((1.0 - alpha) * imgs[j] + alpha * heat)
-            if j == 0:
-                axes[i, j].set_ylabel(name)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    axes[0, 0].set_ylabel("image")
-    fig.tight_layout()
+    for j in range(n_images):
+        top, col = block * (j // n_cols), j % n_cols
+        axes[top, col].imshow(imgs[j])
+        if titles is not None:
+            axes[top, col].set_title(str(titles[j]), fontsize="small")
+        for i, (name, arr) in enumerate(arrays.items(), start=1):
+            heat = colour(arr[j])[..., :3]
+            axes[top + i, col].imshow((1.0 - alpha) * imgs[j] + alpha * heat)
+            if col == 0:
+                axes[top + i, col].set_ylabel(name)
+        if col == 0:
+            axes[top, col].set_ylabel("image")
+    for j in range(n_images, n_rows // block * n_cols):  # the last block's empty places
+        for i in range(block):
+            axes[block * (j // n_cols) + i, j % n_cols].axis("off")
+    if colorbar:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        # Beside the last column only: attached to the whole grid, constrained layout cut off the row labels
+        fig.colorbar(ScalarMappable(norm=Normalize(0.0, 1.0), cmap=colour), ax=axes[:, -1].tolist(),
+                     label="activation / the map's maximum", shrink=0.9)
     return save_figure(fig, target, dpi=100)

@@ -48,7 +48,9 @@ class EvalResult:
     threshold : float
         Decision threshold for the accuracies.
     setting : str
-        The test transform, in words (e.g. ``"scale=0.5"``, ``"identity"``).
+        The test transform as a short label (e.g. ``"scale=0.5"``, ``"identity"``).
+    setting_in_words : str
+        The same in plain words for figure titles (e.g. ``"downscaled to 0.5x"``, ``"images as given"``).
     """
 
     paths: list[str]
@@ -58,6 +60,7 @@ class EvalResult:
     failures: list[tuple[str, str]] = field(default_factory=list)
     threshold: float = 0.5
     setting: str = "identity"
+    setting_in_words: str = "images as given"
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -115,9 +118,9 @@ class EvalResult:
         written["json"] = to_json(rows, out / f"{prefix}metrics.json")
         written["predictions"] = to_csv(self.predictions(), out / f"{prefix}predictions.csv")
         written["failures"] = FailureLog(self.failures).to_csv(out / f"{prefix}failures.csv")
-        written["pr_curves"] = plot_pr_curves(
-            self.labels, self.probs, self.groups, out / f"{prefix}pr_curves.png", title=f"PR curves ({self.setting})"
-        )
+        title = f"Finding the generated images, per generator ({self.setting_in_words})"
+        written["pr_curves"] = plot_pr_curves(self.labels, self.probs, self.groups, out / f"{prefix}pr_curves.png",
+                                              title=title)
         return written
 
 
@@ -251,6 +254,7 @@ def evaluate(
         failures=failures,
         threshold=float(threshold),
         setting=transform.describe(),
+        setting_in_words=transform.describe_plainly(),
     )
 
 
