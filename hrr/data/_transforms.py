@@ -314,38 +314,30 @@ class TestTransform:
             return self.center_crop, self.center_crop
         return self._resized(height, width)
 
-    def describe(self) -> str:
-        """Short label such as ``"scale=0.5,jpeg=75"`` (``"identity"`` when nothing is applied)."""
-        parts = []
+    def _steps(self) -> list[tuple[str, str]]:
+        """(short label, plain words) of each step applied, in the order they are applied."""
+        steps = []
         if self.scale is not None:
-            parts.append(f"scale={self.scale:g}")
+            steps.append((f"scale={self.scale:g}", f"downscaled to {self.scale:g}x"))
         if self.size is not None:
             h, w = self._resized(1, 1)
-            parts.append(f"size={h}x{w}")
+            steps.append((f"size={h}x{w}", f"resized to {h}x{w} px"))
         if self.blur_sigma is not None:
-            parts.append(f"blur={self.blur_sigma:g}")
+            steps.append((f"blur={self.blur_sigma:g}", f"Gaussian blur (sigma {self.blur_sigma:g} px)"))
         if self.jpeg_quality is not None:
-            parts.append(f"jpeg={self.jpeg_quality}")
+            steps.append((f"jpeg={self.jpeg_quality}", f"JPEG quality {self.jpeg_quality}"))
         if self.center_crop is not None:
-            parts.append(f"crop={self.center_crop}")
-        return ",".join(parts) or "identity"
+            steps.append((f"crop={self.center_crop}", f"centre crop of {self.center_crop} px"))
+        return steps
+
+    def describe(self) -> str:
+        """Short label such as ``"scale=0.5,jpeg=75"`` (``"identity"`` when nothing is applied)."""
+        return ",".join(short for short, _ in self._steps()) or "identity"
 
     def describe_plainly(self) -> str:
         """The same in words for figure titles, e.g. ``"downscaled to 0.5x, JPEG quality 75"`` (``"images as
         given"`` when nothing is applied)."""
-        parts = []
-        if self.scale is not None:
-            parts.append(f"downscaled to {self.scale:g}x")
-        if self.size is not None:
-            h, w = self._resized(1, 1)
-            parts.append(f"resized to {h}x{w} px")
-        if self.blur_sigma is not None:
-            parts.append(f"Gaussian blur (sigma {self.blur_sigma:g} px)")
-        if self.jpeg_quality is not None:
-            parts.append(f"JPEG quality {self.jpeg_quality}")
-        if self.center_crop is not None:
-            parts.append(f"centre crop of {self.center_crop} px")
-        return ", ".join(parts) or "images as given"
+        return ", ".join(words for _, words in self._steps()) or "images as given"
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Apply the transform.
