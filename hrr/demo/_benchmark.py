@@ -43,6 +43,7 @@ from hrr.detect import (
 )
 
 TRAIN_GENERATOR = "tconv"
+HELD_OUT: tuple[str, ...] = tuple(g for g in GENERATORS if g != TRAIN_GENERATOR)  # not seen in training
 VARIANTS: tuple[str, ...] = ("baseline", "w/o AFR", "w/o MSR", "HRR")
 # Table IV's columns after the generators: the mean over all four and over the three not seen in training
 SUMMARY_COLUMNS: tuple[str, ...] = (*GENERATORS, "mean", "held-out")
@@ -186,7 +187,7 @@ def _summary(result: Any) -> dict[str, float]:
     out = {}
     for m in ("acc", "ap"):
         out[f"mean/{m}"] = rows["mean"][m]
-        out[f"held-out/{m}"] = _nanmean([rows[g][m] for g in GENERATORS if g != TRAIN_GENERATOR and g in rows])
+        out[f"held-out/{m}"] = _nanmean([rows[g][m] for g in HELD_OUT if g in rows])
     return out
 
 
@@ -262,7 +263,7 @@ def _shortcut_row(arrays: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
         row[f"{g}/acc"], row[f"{g}/ap"] = scores["acc"], scores["ap"]
     for m in ("acc", "ap"):
         row[f"mean/{m}"] = _nanmean([row[f"{g}/{m}"] for g in GENERATORS])
-        row[f"held-out/{m}"] = _nanmean([row[f"{g}/{m}"] for g in GENERATORS if g != TRAIN_GENERATOR])
+        row[f"held-out/{m}"] = _nanmean([row[f"{g}/{m}"] for g in HELD_OUT])
     return row
 
 
@@ -311,7 +312,7 @@ def format_tables(result: BenchmarkResult) -> str:
                 for r in result.table_iv]
         parts.append(f"**Table IV analogue — {title}, trained on `{TRAIN_GENERATOR}` only, test scale 1**\n\n"
                      + to_markdown(rows, percent=False))
-    held_out = ", ".join(f"`{g}`" for g in GENERATORS if g != TRAIN_GENERATOR)
+    held_out = ", ".join(f"`{g}`" for g in HELD_OUT)
     for group, title in (("mean", "mean Acc / AP (%) over the four generators"),
                          ("held-out", f"held-out mean Acc / AP (%) over {held_out} (not seen in training)")):
         rows = [{"variant": r["variant"], **{f"{s:g}x {m}": cell(r, f"x{s:g}/{group}/{m}") for s in TEST_SCALES

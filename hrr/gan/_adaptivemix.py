@@ -222,9 +222,8 @@ class AdaptiveMix:
         docs/regularizers.md §8: at 1 AdaptiveMix collapsed every toy GAN run, at 0.1 every toy run it was tried in,
         and at 0.01 the WGAN-GP with gradient-penalty weight 0.1 on the three circles (8 of 108 sectors vs 93);
         at 0.001 nothing measured moved beyond its seed spread (five toy settings, 5 seeds each; a data-limited
-        DCGAN, 3 seeds), and no weight
-        measurably helped: the default is close to off, a safe start, not a tuned value. A 0-d tensor is read as
-        its value (a constant: no gradient flows to it).
+        DCGAN, 3 seeds), and no weight measurably helped: the default is close to off, a safe start, not a tuned
+        value. A 0-d tensor is read as its value (a constant: no gradient flows to it).
     alpha, noise_std, distance, mix_fraction
         See :func:`adaptivemix_loss`.
     pairing : {"real_fake", "within", "separate"}
