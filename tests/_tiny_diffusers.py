@@ -9,66 +9,17 @@ an empty prompt needs. Sizes: VAE factor 2, two UNet levels -> image sides must 
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
+from hrr.demo._ldm import byte_clip_tokenizer as tiny_tokenizer
+from hrr.demo._ldm import clip_text_config
+
 TINY_SIZE_MULTIPLE = 4
-
-
-def _bytes_to_unicode() -> list[str]:
-    """The byte -> printable-character table of GPT-2/CLIP byte-level BPE."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
-def write_tiny_clip_tokenizer(folder: str | os.PathLike[str]) -> Path:
-    """Write ``vocab.json`` (bos=0, eos=pad=1, the 256 byte characters and their ``</w>`` forms) and ``merges.txt``."""
-    path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
-    chars = _bytes_to_unicode()
-    tokens = ["<|startoftext|>", "<|endoftext|>", *chars, *(c + "</w>" for c in chars)]
-    (path / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
-    (path / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    return path
-
-
-def tiny_tokenizer(folder: str | os.PathLike[str]) -> Any:
-    from transformers import CLIPTokenizer
-
-    write_tiny_clip_tokenizer(folder)
-    # model_max_length must be given: without tokenizer_config.json it would be 1e30 and prompts padded forever
-    return CLIPTokenizer.from_pretrained(str(folder), model_max_length=77, local_files_only=True)
-
-
-def _text_config(projection: bool) -> Any:
-    from transformers import CLIPTextConfig
-
-    return CLIPTextConfig(
-        bos_token_id=0,
-        eos_token_id=1,
-        pad_token_id=1,
-        hidden_size=32,
-        intermediate_size=37,
-        num_attention_heads=4,
-        num_hidden_layers=2,
-        vocab_size=514,
-        hidden_act="gelu",
-        projection_dim=32,
-        max_position_embeddings=77,
-    )
 
 
 def tiny_vae(seed: int = 0, *, force_upcast: bool = True) -> Any:
@@ -131,7 +82,7 @@ def tiny_refiner(tokenizer_dir: str | os.PathLike[str], seed: int = 0) -> Any:
     )
     vae = tiny_vae(seed)
     torch.manual_seed(seed)
-    return refiner_pipeline(vae, CLIPTextModelWithProjection(_text_config(True)), tiny_tokenizer(tokenizer_dir), unet)
+    return refiner_pipeline(vae, CLIPTextModelWithProjection(clip_text_config()), tiny_tokenizer(tokenizer_dir), unet)
 
 
 def refiner_pipeline(vae: Any, text_encoder_2: Any, tokenizer_2: Any, unet: Any) -> Any:
@@ -176,7 +127,7 @@ def tiny_sd(tokenizer_dir: str | os.PathLike[str], seed: int = 0) -> Any:
     )
     vae = tiny_vae(seed, force_upcast=False)
     torch.manual_seed(seed)
-    text_encoder = CLIPTextModel(_text_config(False))
+    text_encoder = CLIPTextModel(clip_text_config())
     return StableDiffusionImg2ImgPipeline(
         vae=vae,
         text_encoder=text_encoder,

@@ -28,11 +28,13 @@ def test_demo_quick_writes_report(tmp_path, capsys, monkeypatch) -> None:
     assert "4/4 informative" in noisy
     for task in ("additive", "breast_cancer"):
         assert (tmp_path / f"afr_components_{task}.png").stat().st_size > 10_000
-    # The detection benchmark: four variants x four generators, a report and its pictures, a filled cache.
+    # The detection benchmark: four variants x six generators, a report and its pictures, a filled cache.
     assert "Table IV analogue" in printed and "Table V analogue" in printed
     report = (tmp_path / "benchmark.md").read_text()
     for variant in ("| baseline |", "| w/o AFR |", "| w/o MSR |", "| HRR |"):
-        assert report.count(variant) == 4, variant  # Table IV (Acc, AP) and Table V (mean, held-out mean)
+        # Table IV (Acc, AP, real / fake accuracy with the ECE) and Table V (mean, held-out mean)
+        assert report.count(variant) == 5, variant
+    assert "| real acc |" in report and "| ddpm | ddpm-i2i |" in report and "| ECE |" in report
     assert report.count("| shortcut |") == 2 and "- *shortcut*: no CNN" in report  # Table IV only, defined
     held_out_acc = [float(r.split("|")[-2]) for r in report.splitlines() if r.startswith("| ") and "variant" not in r
                     and "---" not in r][:5]
@@ -40,6 +42,9 @@ def test_demo_quick_writes_report(tmp_path, capsys, monkeypatch) -> None:
     for picture in ("images_grid.png", "cams.png"):
         assert (tmp_path / picture).stat().st_size > 10_000
     assert list((tmp_path / "cache" / "demo").glob("images-*.npz"))
+    # the MSR model: a diffusers pipeline folder in the cache, loaded through from_pretrained
+    assert [p.name for p in (tmp_path / "cache" / "demo").glob("msr-ldm-*/model_index.json")] == ["model_index.json"]
+    assert list((tmp_path / "benchmark" / "seed0" / "eval" / "HRR").glob("reliability.png"))
     assert list((tmp_path / "benchmark" / "seed0" / "eval" / "HRR").glob("pr_curves.png"))
 
 

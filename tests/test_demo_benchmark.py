@@ -9,7 +9,7 @@ import pytest
 
 from hrr.demo._benchmark import BenchmarkResult, BenchmarkSettings, _aggregate, _summary, format_tables
 from hrr.demo._cache import cache_key, cache_root, cached_arrays
-from hrr.demo._generators import reconstruct, singan_fakes, train_reconstructor
+from hrr.demo._generators import GENERATORS, reconstruct, singan_fakes, train_reconstructor
 from hrr.demo._patches import cut_patches, packaged_photos
 
 
@@ -113,24 +113,31 @@ def test_cache_root_follows_the_environment(tmp_path: Path, monkeypatch: pytest.
     assert cache_root() == tmp_path / "x" / "hrr"
 
 
-def test_tables_average_over_seeds_and_report_spread() -> None:
+def test_tables_average_over_seeds_with_a_95_percent_t_interval() -> None:
     rows = []
-    for seed, acc in ((0, 0.8), (1, 0.6)):
+    for seed, acc in ((0, 0.8), (1, 0.6), (2, 0.7)):
         for variant in ("baseline", "w/o AFR", "w/o MSR", "HRR"):
-            row = {"seed": seed, "variant": variant}
-            for g in ("tconv", "upconv", "singan", "vae", "mean", "held-out"):
+            row: dict[str, object] = {"seed": seed, "variant": variant, "ece": 0.05 * (seed + 1)}
+            for g in (*GENERATORS, "mean", "held-out"):
                 row[f"{g}/acc"], row[f"{g}/ap"] = acc, float("nan") if g == "vae" else acc
+                row[f"{g}/real_acc"], row[f"{g}/fake_acc"] = 0.9, acc
             for s in ("1", "0.5", "0.25"):
                 for g in ("mean", "held-out"):
                     row[f"x{s}/{g}/acc"], row[f"x{s}/{g}/ap"] = acc, acc
             rows.append(row)
     iv, v = _aggregate(rows)
-    assert iv[0]["tconv/acc"] == pytest.approx(0.7) and iv[0]["tconv/acc_sd"] == pytest.approx(0.1)
-    result = BenchmarkResult(iv, v, rows, {}, BenchmarkSettings(seeds=(0, 1)), {}, Path("."))
+    # sd (ddof 1) 0.1 over 3 seeds: half-width t(0.975, 2) * 0.1 / sqrt(3) = 0.2484
+    assert iv[0]["tconv/acc"] == pytest.approx(0.7) and iv[0]["tconv/acc_sd"] == pytest.approx(0.24841, abs=1e-5)
+    assert iv[0]["ece"] == pytest.approx(0.1) and iv[0]["ece_sd"] == pytest.approx(0.12421, abs=1e-5)
+    result = BenchmarkResult(iv, v, rows, {}, BenchmarkSettings(seeds=(0, 1, 2)), {}, Path("."))
     text = format_tables(result)
-    assert "70.0 ± 10.0" in text and "n/a" in text and "| held-out mean |" in text
+    assert "70.0 ± 24.8" in text and "n/a" in text and "| held-out mean |" in text
+    assert "mean ± 95 % t-interval half-width over 3 seeds" in text
+    assert "| real acc |" in text and "| ECE |" in text and "0.100 ± 0.124" in text
     assert "Table V analogue — mean Acc / AP" in text and "Table V analogue — held-out mean Acc / AP" in text
-    assert "`upconv`, `singan`, `vae` (not seen in training)" in text
+    assert "`upconv`, `singan`, `vae`, `ddpm`, `ddpm-i2i` (not seen in training)" in text
+    one = _aggregate([r for r in rows if r["seed"] == 0])[0]
+    assert one[0]["tconv/acc"] == pytest.approx(0.8) and one[0]["tconv/acc_sd"] == 0.0
 
 
 def test_the_held_out_mean_leaves_out_the_training_generator() -> None:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hrr.demo._benchmark import SHORTCUT, BenchmarkResult, BenchmarkSettings, _aggregate, _shortcut_row, format_tables
+from hrr.demo._generators import GENERATORS
 from hrr.demo._patches import cut_patches, packaged_photos
 from hrr.demo._shortcut import HIST_BINS, global_statistics, shortcut_scores
 
@@ -71,12 +72,13 @@ def test_scores_are_deterministic_under_the_seed_and_the_seed_sets_the_folds(rea
 
 
 def test_the_row_covers_every_generator_and_reaches_table_iv_only(real: np.ndarray) -> None:
-    arrays = {"real_test": real[:40], **{f"{g}_test": real[40:] for g in ("tconv", "upconv", "singan", "vae")}}
+    arrays = {"real_test": real[:40], **{f"{g}_test": real[40:] for g in GENERATORS}}
     row = _shortcut_row(arrays, 0)
     assert row["variant"] == SHORTCUT and row["mean/ap"] == pytest.approx(row["tconv/ap"])  # same fakes everywhere
     assert row["held-out/ap"] == pytest.approx(row["tconv/ap"])
-    baseline = {**row, "variant": "baseline", **{f"x{s:g}/{g}/{m}": 0.5 for s in (1, 0.5, 0.25)
-                                                 for g in ("mean", "held-out") for m in ("acc", "ap")}}
+    baseline = {**row, "variant": "baseline", "ece": 0.1, "mean/real_acc": 0.5,
+                **{f"{g}/fake_acc": 0.5 for g in GENERATORS},
+                **{f"x{s:g}/{g}/{m}": 0.5 for s in (1, 0.5, 0.25) for g in ("mean", "held-out") for m in ("acc", "ap")}}
     iv, v = _aggregate([row, baseline])
     assert [r["variant"] for r in iv] == ["baseline", SHORTCUT] and [r["variant"] for r in v] == ["baseline"]
     text = format_tables(BenchmarkResult(iv, v, [row, baseline], {}, BenchmarkSettings(seeds=(0,)), {}, Path(".")))

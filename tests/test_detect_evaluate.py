@@ -101,6 +101,7 @@ def test_evaluate_with_transform_and_save(dataset: Path, tmp_path: Path) -> None
         "half_predictions.csv",
         "half_failures.csv",
         "half_pr_curves.png",
+        "half_reliability.png",
     }
     data = json.loads(written["json"].read_text())
     assert [d["group"] for d in data] == ["ganA", "ganB", "mean"]

@@ -72,10 +72,10 @@ NOT_APPLICABLE = {
     "robust": {"AdversarialStep", "FeatureInverter", "InversionDiscriminator", "InversionResult", "LayerEncoder",
                "auroc", "feature_shape", "linear_schedule", "one_vs_all_auroc", "upsampling_plan"},
     "detect": {"ABLATION_VARIANTS", "AblationResult", "DetectionResult", "Detector", "EvalResult", "HRRDetector",
-               "SmallCNN", "SweepResult", "TrainConfig", "TrainResult", "best_threshold", "detection_metrics",
-               "evaluate", "extract_features", "find_cam_layer", "fit_refiner", "is_generated", "multiscale_table",
-               "per_group_table", "plot_pr_curves", "robustness_sweep", "save_cam_grid", "to_csv", "to_json",
-               "to_markdown"},
+               "PlattScaling", "SmallCNN", "SweepResult", "TrainConfig", "TrainResult", "best_threshold",
+               "calibration_metrics", "detection_metrics", "evaluate", "extract_features", "find_cam_layer",
+               "fit_refiner", "is_generated", "multiscale_table", "per_group_table", "plot_pr_curves",
+               "plot_reliability", "robustness_sweep", "save_cam_grid", "to_csv", "to_json", "to_markdown"},
 }
 
 # A case: setup(tmp) runs outside any context (builds models) and returns run(), which is called plainly or inside

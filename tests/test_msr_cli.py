@@ -94,7 +94,7 @@ def test_msr_demo_step(tmp_path: Path) -> None:
 
     rows, picture, _ = run_msr_demo(tmp_path, quick=True, progress=False, seed=0)
     assert [(r.image, r.scale) for r in rows] == [(n, s) for n in ("astronaut", "chelsea", "coffee") for s in (64, 128)]
-    # the briefly trained VAE keeps the content (PSNR well above noise level) yet leaves visible traces
+    # the briefly trained diffusion model keeps the content (PSNR well above noise level) yet leaves visible traces
     assert all(12.0 < r.psnr_regen < 40.0 for r in rows), format_msr_table(rows)
     assert all(0.0 < r.line_pixels < 1.0 for r in rows)
     img = np.asarray(Image.open(picture))
@@ -102,3 +102,15 @@ def test_msr_demo_step(tmp_path: Path) -> None:
     for name in ("astronaut", "chelsea", "coffee"):
         for kind in ("real", "lineE", "regen"):
             assert (tmp_path / "msr" / "regenerated" / "s0128" / kind / f"{name}.png").exists()
+
+
+def test_msr_demo_keeps_the_vae_backend_and_refuses_unknown_ones(tmp_path: Path) -> None:
+    from hrr.demo import BenchmarkSettings
+    from hrr.demo._msr import run_msr_demo
+
+    rows, _, _ = run_msr_demo(tmp_path, quick=True, progress=False, seed=0, backend="vae")
+    assert len(rows) == 6 and all(12.0 < r.psnr_regen < 40.0 for r in rows)
+    with pytest.raises(ValueError, match="backend must be 'diffusion' or 'vae'; got 'sdxl'"):
+        run_msr_demo(tmp_path, quick=True, backend="sdxl")
+    with pytest.raises(ValueError, match="msr_backend must be 'diffusion' or 'vae'; got 'gan'"):
+        BenchmarkSettings(msr_backend="gan")

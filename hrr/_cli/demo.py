@@ -20,7 +20,8 @@ def _run(args: argparse.Namespace) -> int:
     from hrr.demo import format_msr_table, run_msr_demo
 
     msr_rows, picture, msr_seconds = run_msr_demo(out, quick=args.quick, progress=args.progress, seed=args.seed)
-    print("\nMSR: multi-scale style retrospection of scikit-image photos (a small VAE trained on the spot)\n")
+    print("\nMSR: multi-scale style retrospection of scikit-image photos (diffusers img2img on a tiny latent "
+          "diffusion model trained on the spot and loaded with from_pretrained)\n")
     print(format_msr_table(msr_rows))
     print(f"\nSide-by-side picture written to {picture.resolve()} ({msr_seconds:.1f} s)")
 
@@ -30,7 +31,7 @@ def _run(args: argparse.Namespace) -> int:
     result = run_benchmark(out, quick=args.quick, progress=args.progress, seed=args.seed,
                            log=(lambda _msg: None) if args.quiet else print)
     report = write_report(result, time.perf_counter() - bench_start)
-    print("\nDetection benchmark: trained on one built-in generator, tested on four, at three scales\n")
+    print("\nDetection benchmark: trained on one built-in generator, tested on six, at three scales\n")
     print(format_tables(result))
     print(f"\nBenchmark report written to {report.resolve()} ({time.perf_counter() - bench_start:.1f} s)")
     print(f"\nhrr demo finished in {time.perf_counter() - start:.1f} s")

@@ -26,6 +26,9 @@ def _run(args: argparse.Namespace) -> int:
     result = evaluate(detector.predict_proba, samples, transform=transform, threshold=detector.threshold, **common)
     result.save(out)
     print(to_markdown(result.table(), ["group", "acc", "ap", "real_acc", "fake_acc", "n_real", "n_fake"]))
+    cal = result.calibration()
+    print(f"\ncalibration over all {len(result)} images: ECE {cal['ece']:.4f}, Brier {cal['brier']:.4f}, mean "
+          f"probability {cal['mean_prob']:.4f} (reliability diagram: {out / 'reliability.png'})")
     if result.failures:
         print(f"\n{len(result.failures)} unreadable files skipped (see {out / 'failures.csv'})")
     if args.scales or args.sizes:

@@ -17,12 +17,16 @@ def _run(args: argparse.Namespace) -> int:
           + (f", validating on {len(val)}" if val else ", no validation set (the last epoch is kept)"))
     for row in count_samples(train + msr):
         print("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
-    _, result = fit_hrr(train, args.out, val_samples=val, msr_samples=msr, config=train_config(args),
+    detector, result = fit_hrr(train, args.out, val_samples=val, msr_samples=msr, config=train_config(args),
                         afr=not args.no_afr, device=args.device, resume=not args.no_resume, progress=args.progress,
                         **model_kwargs(args))
     best = f"{result.best_val_ap:.4f}" if result.best_val_ap is not None else "n/a"
     print(f"done: {result.epochs_run} epochs, best epoch {result.best_epoch} (val AP {best})"
           + (", stopped early" if result.stopped_early else ""))
+    if detector.calibration is not None:
+        print(f"probabilities calibrated on the {len(val)} validation images ({detector.calibration!r})")
+    elif detector.refiner is not None:
+        print("probabilities: AFR's map fitted on cross-fitted training decisions (no validation set)")
     if result.failures:
         print(f"{len(result.failures)} unreadable files skipped (listed in {Path(args.out) / 'failures.json'})")
     print(f"run folder: {Path(args.out).resolve()}")

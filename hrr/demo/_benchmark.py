@@ -4,12 +4,16 @@ Protocol (HRR Sec. IV, scaled down):
 
 1. Real images: patches of photos shipped with scikit-image and scikit-learn; train and test patches come from
    disjoint parts of every photo.
-2. Fakes from four built-in generators trained on the fly on the real training patches (:mod:`._generators`),
-   cached in the user cache folder under a key of version, settings and seed.
-3. A detector is trained on generator 1 (``tconv``) only, plus MSR pseudo-fakes (real training patches regenerated
-   at two scales by a small locally trained VAE through :class:`hrr.MultiScaleRetrospector`) for the MSR variants.
+2. Fakes from six built-in generators trained on the fly on the real training patches (:mod:`._generators`,
+   :mod:`._diffusion`), cached in the user cache folder under a key of version, settings and seed.
+3. A detector is trained on generator 1 (``tconv``) only, plus MSR pseudo-fakes for the MSR variants: real training
+   patches regenerated at two scales through :class:`hrr.MultiScaleRetrospector` by the library's diffusers img2img
+   regenerator, running a tiny latent diffusion model trained once on the spot and loaded with ``from_pretrained``
+   (:mod:`._ldm`; ``msr_backend="vae"``: a VAE round trip instead).
 4. Four variants (Table IV): baseline (CE), w/o AFR (MSR data + CE + 0.8 KL, linear head), w/o MSR (CE, AFR head),
-   HRR (MSR + KL + AFR); each tested on every generator at scales 1, 0.5 and 0.25 (Table V).
+   HRR (MSR + KL + AFR); each tested on every generator at scales 1, 0.5 and 0.25 (Table V). Probabilities are
+   calibrated on the validation split (:class:`hrr.detect.PlattScaling`).
+5. Three seeds; every cell is the mean and the half-width of its 95 % t interval.
 
 Every image, real or fake, is written through the same lossless PNG path, so the file format cannot be a shortcut.
 """
@@ -29,6 +33,7 @@ import torch
 from hrr._images import save_png
 from hrr.data import Sample, scan_dataset
 from hrr.demo._cache import cached_arrays
+from hrr.demo._diffusion import ddpm_img2img, ddpm_samples, train_ddpm
 from hrr.demo._generators import GENERATORS, describe, reconstruct, singan_fakes, train_reconstructor
 from hrr.demo._patches import cut_patches, packaged_photos
 from hrr.demo._shortcut import shortcut_scores
@@ -61,6 +66,7 @@ VARIANT_DEFINITIONS = {
               "generator, not only tconv). Near 50 means colour and blur alone do not give the fakes away.",
 }
 TEST_SCALES: tuple[float, ...] = (1.0, 0.5, 0.25)
+PER_GENERATOR_METRICS: tuple[str, ...] = ("acc", "ap", "real_acc", "fake_acc")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,19 +81,31 @@ class BenchmarkSettings:
     vae_steps: int = 300
     singan_iters: int = 40
     singan_photos: tuple[str, ...] = ("astronaut", "coffee")
+    ddpm_steps: int = 600
+    ddpm_crop: int = 16
+    ddpm_sample_steps: int = 15  # DDIM steps from pure noise
+    ddpm_strength: float = 0.3  # img2img: fraction of the schedule re-run
+    ddpm_i2i_steps: int = 20
     msr_scales: tuple[int, ...] = (32, 64)
-    msr_vae_steps: int = 200
+    msr_backend: str = "diffusion"  # or "vae"
+    msr_vae_steps: int = 200  # the "vae" backend's training steps
+    msr_model_quick: bool = False  # the diffusion backend's model trained with MSRModelSettings.quick()
     epochs: int = 8
     crop: int = 32
     lr: float = 2e-3
     gamma: float = 0.8
     afr_lam: float = 0.01
-    seeds: tuple[int, ...] = (0, 1)
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    def __post_init__(self) -> None:
+        if self.msr_backend not in ("diffusion", "vae"):
+            raise ValueError(f"msr_backend must be 'diffusion' or 'vae'; got {self.msr_backend!r}")
 
     @classmethod
     def quick(cls) -> BenchmarkSettings:
         return cls(n_train=128, n_val=32, n_test=48, gen_steps=120, vae_steps=120, singan_iters=15,
-                   singan_photos=("astronaut",), msr_vae_steps=80, epochs=4, seeds=(0,))
+                   singan_photos=("astronaut",), ddpm_steps=200, msr_vae_steps=80, msr_model_quick=True, epochs=4,
+                   seeds=(0,))
 
 
 @dataclasses.dataclass
@@ -116,7 +134,8 @@ def _stage(timings: dict[str, float], name: str, log: Callable[[str], None]) -> 
 def _make_images(s: BenchmarkSettings, seed: int, progress: bool) -> dict[str, np.ndarray]:
     """Real patches and every generator's fakes (cached)."""
     spec = {k: v for k, v in dataclasses.asdict(s).items() if k not in ("epochs", "lr", "gamma", "afr_lam", "seeds",
-                                                                         "crop", "msr_scales", "msr_vae_steps")}
+                                                                         "crop", "msr_scales", "msr_vae_steps",
+                                                                         "msr_backend", "msr_model_quick")}
     spec["seed"] = seed
 
     def build() -> dict[str, np.ndarray]:
@@ -138,6 +157,12 @@ def _make_images(s: BenchmarkSettings, seed: int, progress: bool) -> dict[str, n
                 out[f"{kind}_train"], out[f"{kind}_val"] = both[:s.n_train], both[s.n_train:]
         out["singan_test"] = singan_fakes([photos[p] for p in s.singan_photos], s.n_test, s.patch,
                                           iters=s.singan_iters, seed=seed, progress=progress)
+        ddpm = train_ddpm(out["real_train"], steps=s.ddpm_steps, seed=seed, crop=s.ddpm_crop, batch=32,
+                          progress=progress)
+        out["ddpm_test"] = ddpm_samples(ddpm, s.n_test, size=s.patch, seed=seed + 5,
+                                        num_inference_steps=s.ddpm_sample_steps, progress=progress)
+        out["ddpm-i2i_test"] = ddpm_img2img(ddpm, fake_src_test, strength=s.ddpm_strength, seed=seed + 6,
+                                            num_inference_steps=s.ddpm_i2i_steps, progress=progress)
         return out
 
     arrays, _ = cached_arrays("images", spec, build)
@@ -162,14 +187,23 @@ def _write_split(root: Path, arrays: dict[str, np.ndarray], s: BenchmarkSettings
 
 
 def _msr_samples(root: Path, out: Path, s: BenchmarkSettings, seed: int, progress: bool) -> list[Sample]:
-    """Regenerate the real training patches at ``msr_scales`` through a small VAE trained on them."""
-    from hrr.demo._msr import train_demo_vae
+    """Regenerate the real training patches at ``msr_scales``: through the demo's latent diffusion model
+    (``msr_backend="diffusion"``), or through a small VAE trained on them (``"vae"``)."""
     from hrr.msr import MultiScaleRetrospector, VAERegenerator
 
-    reals = [np.asarray(a) for a in _load_dir(root / "train" / "patches" / "0_real")]
-    vae = train_demo_vae(reals[:64], steps=s.msr_vae_steps, seed=seed + 7, crop=s.crop, progress=progress)
-    msr = MultiScaleRetrospector(VAERegenerator(vae, device="cpu"), scales=s.msr_scales, seed=seed,
-                                 batch_size=16, progress=progress, num_workers=0)
+    if s.msr_backend == "diffusion":
+        from hrr.demo._ldm import MSRModelSettings, demo_msr_regenerator
+
+        regenerator: Any = demo_msr_regenerator(MSRModelSettings.quick() if s.msr_model_quick else None,
+                                                    progress=progress)
+    else:
+        from hrr.demo._msr import train_demo_vae
+
+        reals = [np.asarray(a) for a in _load_dir(root / "train" / "patches" / "0_real")]
+        vae = train_demo_vae(reals[:64], steps=s.msr_vae_steps, seed=seed + 7, crop=s.crop, progress=progress)
+        regenerator = VAERegenerator(vae, device="cpu")
+    msr = MultiScaleRetrospector(regenerator, scales=s.msr_scales, seed=seed, batch_size=16, progress=progress,
+                                 num_workers=0)
     msr.run(root / "train" / "patches" / "0_real", out)
     return scan_dataset(out, layout="msr")
 
@@ -240,7 +274,9 @@ def run_benchmark(out_dir: Path, *, quick: bool = False, progress: bool = True, 
             sweep = multiscale_table(det.predict_proba, test, scales=TEST_SCALES, progress=False)
             row: dict[str, Any] = {"seed": sd, "variant": variant}
             for r in res.table():
-                row[f"{r['group']}/acc"], row[f"{r['group']}/ap"] = r["acc"], r["ap"]
+                for m in PER_GENERATOR_METRICS:
+                    row[f"{r['group']}/{m}"] = r[m]
+            row["ece"] = res.calibration()["ece"]
             row.update(_summary(res))
             for scale, r in zip(TEST_SCALES, sweep.results, strict=True):
                 row.update({f"x{scale:g}/{k}": v for k, v in _summary(r).items()})
@@ -268,10 +304,16 @@ def _shortcut_row(arrays: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
 
 
 def _agg(values: list[float]) -> tuple[float, float]:
+    """Mean over seeds and the half-width of its 95 % Student-t interval (0 for one seed)."""
+    from scipy.stats import t
+
     vals = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
     if not vals:
         return float("nan"), float("nan")
-    return float(np.mean(vals)), float(np.std(vals)) if len(vals) > 1 else 0.0
+    if len(vals) == 1:
+        return float(vals[0]), 0.0
+    half = t.ppf(0.975, len(vals) - 1) * np.std(vals, ddof=1) / math.sqrt(len(vals))
+    return float(np.mean(vals)), float(half)
 
 
 def _aggregate(per_seed: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -281,9 +323,9 @@ def _aggregate(per_seed: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], li
         if not rows:
             continue
         iv: dict[str, Any] = {"variant": variant}
-        for g in SUMMARY_COLUMNS:
-            for m in ("acc", "ap"):
-                iv[f"{g}/{m}"], iv[f"{g}/{m}_sd"] = _agg([r[f"{g}/{m}"] for r in rows])
+        for key in rows[0]:
+            if key not in ("seed", "variant"):
+                iv[key], iv[f"{key}_sd"] = _agg([r[key] for r in rows])
         table_iv.append(iv)
         if variant == SHORTCUT:  # a property of the test images at scale 1, not a detector run at every scale
             continue
@@ -296,9 +338,11 @@ def _aggregate(per_seed: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], li
 
 
 def format_tables(result: BenchmarkResult) -> str:
-    """Markdown: Table IV (per generator at scale 1, with the mean and the held-out mean), Table V twice (the mean
-    and the held-out mean per test scale), and a one-line definition of every row shown."""
+    """Markdown: Table IV (per generator at scale 1, with the mean and the held-out mean: Acc, AP, then the real
+    and per-generator fake accuracies with the ECE), Table V twice (the mean and the held-out mean per test scale),
+    and a one-line definition of every row shown. Cells: mean over seeds ± the half-width of its 95 % t interval."""
     n = len(result.settings.seeds)
+    over = (f"mean ± 95 % t-interval half-width over {n} seeds" if n > 1 else "one seed")
 
     def cell(row: dict[str, Any], key: str) -> str:
         mean, sd = row[key], row[f"{key}_sd"]
@@ -310,17 +354,30 @@ def format_tables(result: BenchmarkResult) -> str:
     for metric, title in (("acc", "Accuracy (%)"), ("ap", "Average precision (%)")):
         rows = [{"variant": r["variant"], **{_HEADERS.get(g, g): cell(r, f"{g}/{metric}") for g in SUMMARY_COLUMNS}}
                 for r in result.table_iv]
-        parts.append(f"**Table IV analogue — {title}, trained on `{TRAIN_GENERATOR}` only, test scale 1**\n\n"
-                     + to_markdown(rows, percent=False))
+        parts.append(f"**Table IV analogue — {title}, trained on `{TRAIN_GENERATOR}` only, test scale 1** ({over})"
+                     "\n\n" + to_markdown(rows, percent=False))
+    # Every generator's test set shares the same real patches, so one real accuracy per detector says it all.
+    rows = [{"variant": r["variant"], "real acc": cell(r, "mean/real_acc"),
+             **{g: cell(r, f"{g}/fake_acc") for g in GENERATORS}, "ECE": _plain(r, "ece", n)}
+            for r in result.table_iv if r["variant"] != SHORTCUT]
+    parts.append("**Table IV analogue — accuracy on the real test patches and on each generator's fakes (%), and the "
+                 f"expected calibration error of all test probabilities (0 = calibrated)** ({over})\n\n"
+                 + to_markdown(rows, percent=False))
     held_out = ", ".join(f"`{g}`" for g in HELD_OUT)
-    for group, title in (("mean", "mean Acc / AP (%) over the four generators"),
+    for group, title in (("mean", f"mean Acc / AP (%) over the {len(GENERATORS)} generators"),
                          ("held-out", f"held-out mean Acc / AP (%) over {held_out} (not seen in training)")):
         rows = [{"variant": r["variant"], **{f"{s:g}x {m}": cell(r, f"x{s:g}/{group}/{m}") for s in TEST_SCALES
                                              for m in ("acc", "ap")}} for r in result.table_v]
-        parts.append(f"**Table V analogue — {title}, by test scale**\n\n" + to_markdown(rows, percent=False))
+        parts.append(f"**Table V analogue — {title}, by test scale** ({over})\n\n" + to_markdown(rows, percent=False))
     parts.append("Rows:\n\n" + "\n".join(f"- *{name}*: {text}" for name, text in VARIANT_DEFINITIONS.items()
                                             if any(r["variant"] == name for r in result.table_iv)))
     return "\n\n".join(parts)
+
+
+def _plain(row: dict[str, Any], key: str, n: int) -> str:
+    """A cell that is not a percentage (the ECE), with its interval."""
+    mean, half = row[key], row[f"{key}_sd"]
+    return f"{mean:.3f}" + (f" ± {half:.3f}" if n > 1 else "")
 
 
 def _pictures(out_dir: Path, arrays: dict[str, np.ndarray], msr: list[Sample], detectors: dict[str, HRRDetector],
@@ -354,7 +411,7 @@ def _pictures(out_dir: Path, arrays: dict[str, np.ndarray], msr: list[Sample], d
     save_figure(fig, out_dir / "images_grid.png")
     plt.close(fig)
 
-    fakes = [s for s in test if s.label == 1 and s.group in ("tconv", "upconv", "vae", "singan")]
+    fakes = [s for s in test if s.label == 1 and s.group in GENERATORS]
     picked = [next(s for s in fakes if s.group == g) for g in GENERATORS]
     batch = torch.stack([torch.from_numpy(load_image(s.path)).permute(2, 0, 1) for s in picked])
     cams = {name: class_activation_maps(detectors[name].model, batch).cpu() for name in ("baseline", "w/o AFR")}
@@ -367,6 +424,17 @@ def _pictures(out_dir: Path, arrays: dict[str, np.ndarray], msr: list[Sample], d
 
 
 __all__ = ["BenchmarkResult", "BenchmarkSettings", "format_tables", "run_benchmark"]
+
+
+def _msr_words(s: BenchmarkSettings) -> str:
+    if s.msr_backend == "vae":
+        return f"a VAE trained for {s.msr_vae_steps} steps"
+    from hrr.demo._ldm import MSRModelSettings
+
+    m = MSRModelSettings.quick() if s.msr_model_quick else MSRModelSettings()
+    return (f"the library's diffusers img2img regenerator (empty prompt, strength {m.strength:g}, "
+            f"{m.num_inference_steps} steps) on a tiny latent diffusion model trained on the spot (VAE "
+            f"{m.vae_steps} steps, UNet {m.unet_steps} steps) and loaded with `from_pretrained`")
 
 
 def write_report(result: BenchmarkResult, seconds: float) -> Path:
@@ -388,8 +456,9 @@ def write_report(result: BenchmarkResult, seconds: float) -> Path:
         f"Training: fakes of `{TRAIN_GENERATOR}` only; {s.epochs} epochs of Adam (lr {s.lr:g}) on random "
         f"{s.crop}x{s.crop} crops with CNNDetection blur/JPEG augmentation (p = 0.1), a small CNN backbone "
         f"(`hrr.detect.SmallCNN`); MSR variants add real training patches regenerated at {list(s.msr_scales)} px "
-        f"by a VAE trained for {s.msr_vae_steps} steps, and gamma = {s.gamma:g} for the KL term; AFR: "
-        f"CorrentropySAM with lam = {s.afr_lam:g}. Seeds: {list(s.seeds)}. Test images are not cropped.",
+        f"by {_msr_words(s)}, and gamma = {s.gamma:g} for the KL term; AFR: CorrentropySAM with "
+        f"lam = {s.afr_lam:g}. Probabilities are calibrated on the validation split (Platt scaling). "
+        f"Seeds: {list(s.seeds)}. Test images are not cropped.",
         "",
         format_tables(result),
         "",

@@ -50,3 +50,23 @@ def cached_arrays(name: str, spec: dict[str, Any], build: Callable[[], dict[str,
     with atomic_path(folder / f"{name}-{cache_key(spec)}.json") as tmp:
         Path(tmp).write_text(json.dumps({"hrr": hrr.__version__, **spec}, indent=2, sort_keys=True, default=str))
     return arrays, False
+
+
+def cached_folder(name: str, spec: dict[str, Any], build: Callable[[Path], Path], *, root: Path | None = None
+                  ) -> tuple[Path, bool]:
+    """The folder ``name-<key>`` in the cache, built by ``build(path)`` (which must write it atomically) when it is
+    missing. ``complete`` marks a finished build: a folder without it (an older crash) is rebuilt.
+
+    Returns the folder and whether it came from the cache.
+    """
+    import shutil
+
+    folder = (root if root is not None else cache_root() / "demo") / f"{name}-{cache_key(spec)}"
+    marker = folder / "complete"
+    if marker.is_file():
+        return folder, True
+    shutil.rmtree(folder, ignore_errors=True)
+    build(folder)
+    with atomic_path(marker) as tmp:
+        Path(tmp).write_text(json.dumps({"hrr": hrr.__version__, **spec}, indent=2, sort_keys=True, default=str))
+    return folder, False

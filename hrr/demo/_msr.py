@@ -1,9 +1,11 @@
 """MSR section of ``hrr demo``: multi-scale style retrospection on scikit-image's sample photos, fully offline.
 
-No diffusion weights can be downloaded here, so the regenerator is a small ``AutoencoderKL`` trained for a fixed
-number of steps on random crops of the same photos (a few seconds on a CPU). That is a real VAE round trip, the
-cheap MSR backend: the regenerated images keep the content and carry the autoencoder's traces. The engine, the line
-enhancement (Eq. 2), the files and the report are exactly what ``hrr regenerate`` uses with the SD-XL refiner.
+No diffusion weights can be downloaded here, so the regenerator runs the demo's own tiny latent diffusion model
+(:mod:`hrr.demo._ldm`: trained once on patches of packaged photos, cached, and loaded with
+``DiffusersImg2ImgRegenerator.from_pretrained``, the code path of the SD-XL refiner). ``backend="vae"`` uses the
+cheaper VAE round trip instead: a small ``AutoencoderKL`` trained for a fixed number of steps on random crops of the
+same photos. The engine, the line enhancement (Eq. 2), the files and the report are exactly what
+``hrr regenerate`` uses with the SD-XL refiner.
 """
 
 from __future__ import annotations
@@ -42,37 +44,53 @@ def _sample_photos() -> dict[str, np.ndarray]:
 
 
 def train_demo_vae(
-    photos: list[np.ndarray], *, steps: int, seed: int = 0, crop: int = 32, batch: int = 8, progress: bool = False
+    photos: list[np.ndarray],
+    *,
+    steps: int,
+    seed: int = 0,
+    crop: int = 32,
+    batch: int = 8,
+    block_out_channels: tuple[int, ...] = (8, 16),
+    lr: float = 1e-2,
+    loss: str = "mse",
+    threads: int = 1,
+    progress: bool = False,
 ) -> Any:
-    """Train a small ``AutoencoderKL`` (latent factor 2) on random crops of ``photos`` for ``steps`` Adam steps.
+    """Train a small ``AutoencoderKL`` on random crops of ``photos`` (HxWx3 float32 in [0, 1]) for ``steps`` Adam
+    steps with a one-cycle schedule.
 
+    ``block_out_channels`` sets the widths and the latent factor (``2 ** (len - 1)``); ``loss`` is ``"mse"`` or
+    ``"l1"`` on pixels in [-1, 1]; ``threads``: torch threads while training (the caller's setting is restored).
     Deterministic for a given seed and thread count. Returns the model in eval mode.
     """
     from diffusers import AutoencoderKL
 
+    if loss not in ("mse", "l1"):
+        raise ValueError(f"loss must be 'mse' or 'l1'; got {loss!r}")
     torch.manual_seed(seed)
     vae = AutoencoderKL(
-        block_out_channels=(8, 16),
+        block_out_channels=tuple(block_out_channels),
         layers_per_block=1,
         norm_num_groups=8,
         latent_channels=4,
-        down_block_types=["DownEncoderBlock2D"] * 2,
-        up_block_types=["UpDecoderBlock2D"] * 2,
+        down_block_types=["DownEncoderBlock2D"] * len(block_out_channels),
+        up_block_types=["UpDecoderBlock2D"] * len(block_out_channels),
         mid_block_add_attention=False,
     )
     tensors = [torch.from_numpy(p).permute(2, 0, 1) for p in photos]
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(vae.parameters(), lr=1e-2)
+    opt = torch.optim.Adam(vae.parameters(), lr=lr)
     # one-cycle schedule: a short warm-up then annealing; far better colours than a constant rate in few steps
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=steps, pct_start=0.15)
-    threads = torch.get_num_threads()
-    # Convolutions this small gain nothing from a second thread, and a shared, busy CPU makes spinning OpenMP
-    # threads many times slower: train on one and restore the caller's setting.
-    torch.set_num_threads(1)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    caller_threads = torch.get_num_threads()
+    # The default widths gain nothing from a second thread, and a shared, busy CPU makes spinning OpenMP threads
+    # many times slower: train on ``threads`` and restore the caller's setting.
+    torch.set_num_threads(threads)
     try:
-        _train_steps(vae, opt, schedule, tensors, gen, steps=steps, crop=crop, batch=batch, progress=progress)
+        _train_steps(vae, opt, schedule, tensors, gen, steps=steps, crop=crop, batch=batch, l1=loss == "l1",
+                     progress=progress)
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(caller_threads)
     return vae.eval()
 
 
@@ -86,6 +104,7 @@ def _train_steps(
     steps: int,
     crop: int,
     batch: int,
+    l1: bool,
     progress: bool,
 ) -> None:
     from tqdm.auto import tqdm
@@ -99,7 +118,7 @@ def _train_steps(
             crops.append(img[:, y : y + crop, x : x + crop])
         x = torch.stack(crops) * 2 - 1
         recon = vae.decode(vae.encode(x).latent_dist.mode()).sample
-        loss = torch.nn.functional.mse_loss(recon, x)
+        loss = (torch.nn.functional.l1_loss if l1 else torch.nn.functional.mse_loss)(recon, x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -138,9 +157,9 @@ def _side_by_side(rows: list[tuple[str, int, list[np.ndarray]]], path: Path, gap
 
 
 def run_msr_demo(
-    out: str | Path, *, quick: bool = False, progress: bool = True, seed: int = 0
+    out: str | Path, *, quick: bool = False, progress: bool = True, seed: int = 0, backend: str = "diffusion"
 ) -> tuple[list[MSRRow], Path, float]:
-    """Run MSR on three scikit-image photos with a quickly trained VAE; write outputs and a side-by-side picture.
+    """Run MSR on three scikit-image photos; write outputs and a side-by-side picture.
 
     Parameters
     ----------
@@ -150,33 +169,34 @@ def run_msr_demo(
         Smaller scales and fewer training steps.
     progress : bool, default True
     seed : int, default 0
+    backend : {"diffusion", "vae"}, default "diffusion"
+        The demo's latent diffusion model through the diffusers img2img regenerator, or a VAE round trip.
 
     Returns
     -------
     tuple
         ``(rows, picture_path, seconds)``.
     """
-    threads = torch.get_num_threads()
-    # The demo's models are tiny: a second thread gains nothing for them, while on a shared CPU spinning OpenMP
-    # threads can make every call many times slower. Run the step on one thread and restore the setting.
-    torch.set_num_threads(1)
-    try:
-        return _run_msr_demo(Path(out), quick=quick, progress=progress, seed=seed)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run_msr_demo(out: Path, *, quick: bool, progress: bool, seed: int) -> tuple[list[MSRRow], Path, float]:
+    if backend not in ("diffusion", "vae"):
+        raise ValueError(f"backend must be 'diffusion' or 'vae'; got {backend!r}")
     start = time.perf_counter()
+    out = Path(out)
     root = out / "msr"
     shutil.rmtree(root, ignore_errors=True)  # the demo's own folder: a rerun starts clean
     photos = _sample_photos()
     for name, photo in photos.items():
         save_png(root / "photos" / f"{name}.png", photo)
     scales = (64, 128) if quick else (128, 256)
-    vae = train_demo_vae(list(photos.values()), steps=100 if quick else 250, seed=seed, progress=progress)
+    regenerator: Any
+    if backend == "diffusion":
+        from hrr.demo._ldm import MSRModelSettings, demo_msr_regenerator
+
+        regenerator = demo_msr_regenerator(MSRModelSettings.quick() if quick else None, progress=progress)
+    else:
+        vae = train_demo_vae(list(photos.values()), steps=100 if quick else 250, seed=seed, progress=progress)
+        regenerator = VAERegenerator(vae, device="cpu")
     msr = MultiScaleRetrospector(
-        VAERegenerator(vae, device="cpu"),
+        regenerator,
         scales=scales,
         line_enhancer=LineEnhancer(),
         seed=seed,

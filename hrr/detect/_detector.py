@@ -23,11 +23,12 @@ from hrr._pixels import check_image_array, check_image_batch
 from hrr._version import __version__
 from hrr.afr import CorrentropySAM
 from hrr.detect import _run_folder as layout
+from hrr.detect._calibrate import PlattScaling
 from hrr.detect._metrics import is_generated
 from hrr.detect._model import Detector, SmallCNN
 from hrr.detect._train import save_model_weights
 
-_META, _WEIGHTS, _AFR = layout.DETECTOR_META, layout.WEIGHTS, layout.AFR
+_META, _WEIGHTS, _AFR, _CALIBRATION = layout.DETECTOR_META, layout.WEIGHTS, layout.AFR, layout.CALIBRATION
 _SMALL_CNN = "hrr.detect.SmallCNN"  # the one custom backbone a run folder may name and have rebuilt
 
 
@@ -54,6 +55,10 @@ class HRRDetector:
     refiner : CorrentropySAM or CorrentropySAMCV, optional
         AFR fitted on ``model``'s features (its ``predict_proba`` and ``save`` are used); when absent the
         network's own head gives the probability.
+    calibration : PlattScaling, optional
+        Map from the active head's score (the linear head's logit, or AFR's decision value) to the probability,
+        fitted on held-out images (:func:`~hrr.detect.fit_hrr` does this on the validation split). Without it the
+        probability is the sigmoid of the logit, or AFR's own cross-fitted map.
     threshold : float, default=0.5
         Probability above which an image is called generated.
     max_side : int, default=2048
@@ -70,18 +75,23 @@ class HRRDetector:
     (2,)
     """
 
-    def __init__(self, model: Detector, refiner: CorrentropySAM | None = None, *, threshold: float = 0.5,
-                 max_side: int = 2048, device: str | torch.device = "auto", batch_size: int = 16) -> None:
+    def __init__(self, model: Detector, refiner: CorrentropySAM | None = None, *,
+                 calibration: PlattScaling | None = None, threshold: float = 0.5, max_side: int = 2048,
+                 device: str | torch.device = "auto", batch_size: int = 16) -> None:
         if not isinstance(model, nn.Module) or not hasattr(model, "forward_features"):
             raise TypeError("model must be an hrr.detect.Detector (or provide forward_features); got "
                             f"{type(model).__name__}")
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1); got {threshold!r}")
+        if calibration is not None and not isinstance(calibration, PlattScaling):
+            raise TypeError(f"calibration must be a fitted hrr.detect.PlattScaling or None; got "
+                            f"{type(calibration).__name__}")
         if max_side < 32:
             raise ValueError(f"max_side must be at least 32 pixels; got {max_side!r}")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.refiner = refiner
+        self.calibration = calibration
         self.threshold = float(threshold)
         self.max_side = int(max_side)
         self.batch_size = int(batch_size)
@@ -89,7 +99,9 @@ class HRRDetector:
     def __repr__(self) -> str:
         backbone = getattr(self.model, "backbone_name", None) or type(getattr(self.model, "backbone", None)).__name__
         head = "AFR (CorrentropySAM)" if self.refiner is not None else "linear head"
+        calibrated = "Platt, held-out" if self.calibration is not None else "none"
         return (f"HRRDetector(backbone={backbone!r}, features={self.model.feature_dim}, head={head!r}, "
+                f"calibration={calibrated!r}, "
                 f"threshold={self.threshold:g}, max_side={self.max_side}, device='{self.device}')")
 
     # ---------------------------------------------------------------- inference on arrays / tensors
@@ -139,8 +151,8 @@ class HRRDetector:
 
     @torch.no_grad()
     def predict_proba(self, images: torch.Tensor | np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """Probability that each image is generated: AFR's when the detector has a refiner, else the sigmoid of the
-        network's linear head.
+        """Probability that each image is generated: the calibration map of the active head's score when the
+        detector has one; else AFR's probability when it has a refiner, else the sigmoid of the linear head's logit.
 
         Parameters
         ----------
@@ -155,11 +167,26 @@ class HRRDetector:
         probs = []
         for batch in self._as_batch(images):
             logits, feats = self.model.forward_with_features(batch.to(self.device, torch.float32))
-            if self.refiner is None:
+            if self.calibration is not None:
+                probs.append(self.calibration.transform(self._scores(logits, feats)))
+            elif self.refiner is None:
                 probs.append(torch.sigmoid(logits.float()).cpu().numpy())
             else:
                 probs.append(self.refiner.predict_proba(feats.float().cpu().numpy())[:, 1])
         return np.concatenate(probs)
+
+    def _scores(self, logits: torch.Tensor, feats: torch.Tensor) -> np.ndarray:
+        """The active head's uncalibrated score (n,): the logit, or AFR's decision value."""
+        if self.refiner is None:
+            return logits.float().cpu().numpy().astype(np.float64)
+        return np.asarray(self.refiner.decision_function(feats.float().cpu().numpy()), dtype=np.float64)
+
+    @torch.no_grad()
+    def scores_of_features(self, features: np.ndarray) -> np.ndarray:
+        """The active head's uncalibrated score (n,) of backbone features (n, D): what :attr:`calibration` maps."""
+        feats = torch.as_tensor(np.asarray(features, dtype=np.float32), device=self.device)
+        logits = self.model.head(feats).squeeze(1)
+        return self._scores(logits, feats)
 
     def predict_paths(self, paths: str | os.PathLike | Iterable[str | os.PathLike], *, progress: bool = True
                       ) -> list[DetectionResult]:
@@ -211,7 +238,8 @@ class HRRDetector:
 
     # ---------------------------------------------------------------- run folder
     def save(self, run_dir: str | os.PathLike) -> None:
-        """Write ``detector.json``, ``model.safetensors`` and (with AFR) ``afr.safetensors`` into ``run_dir``."""
+        """Write ``detector.json``, ``model.safetensors``, (with AFR) ``afr.safetensors`` and (when calibrated) the
+        active head's entry of ``calibration.json`` into ``run_dir``."""
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         backbone = getattr(self.model, "backbone_name", None)
@@ -228,6 +256,7 @@ class HRRDetector:
             self.refiner.save(run_dir / _AFR)
         elif (run_dir / _AFR).exists():
             (run_dir / _AFR).unlink()
+        write_calibration(run_dir, "afr" if self.refiner is not None else "linear", self.calibration)
         with atomic_path(run_dir / _META) as tmp:
             Path(tmp).write_text(json.dumps(meta, indent=2))
 
@@ -286,6 +315,44 @@ class HRRDetector:
             raise ValueError(f"{run_dir / _WEIGHTS} does not fit the network in {_META} ({first}); pass the "
                              "backbone the run was trained with, or retrain") from None
         refiner = CorrentropySAM.load(run_dir / _AFR) if (use_afr and meta["afr"]) else None
+        entry = _read_calibration(run_dir).get("afr" if refiner is not None else "linear")
+        if entry is not None:
+            kwargs.setdefault("calibration", PlattScaling.from_dict(entry))
         kwargs.setdefault("threshold", meta["threshold"])
         kwargs.setdefault("max_side", meta["max_side"])
         return cls(model, refiner, device=device, **kwargs)
+
+
+def _read_calibration(run_dir: Path) -> dict[str, Any]:
+    """``calibration.json`` of a run folder: ``{"linear": {...}, "afr": {...}}``, one entry per calibrated head."""
+    path = run_dir / _CALIBRATION
+    if not path.is_file():
+        return {}
+    try:
+        maps = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); delete it to use uncalibrated probabilities") from None
+    if not isinstance(maps, dict):
+        raise ValueError(f"{path} must hold a JSON object with 'linear' and/or 'afr' entries; got "
+                         f"{type(maps).__name__}")
+    return maps
+
+
+def write_calibration(run_dir: Path, head: str, calibration: PlattScaling | None) -> None:
+    """Set (or, with None, remove) the ``head`` ("linear" or "afr") entry of ``calibration.json``, atomically."""
+    maps = _read_calibration(run_dir)
+    if calibration is not None:
+        maps[head] = calibration.to_dict()
+    else:
+        maps.pop(head, None)
+    if maps:
+        with atomic_path(run_dir / _CALIBRATION) as tmp:
+            Path(tmp).write_text(json.dumps(maps, indent=2))
+    else:
+        (run_dir / _CALIBRATION).unlink(missing_ok=True)
+
+
+def read_calibration(run_dir: str | os.PathLike, head: str) -> PlattScaling | None:
+    """The ``head`` ("linear" or "afr") map of a run folder's ``calibration.json``, or None."""
+    entry = _read_calibration(Path(run_dir)).get(head)
+    return PlattScaling.from_dict(entry) if entry is not None else None

@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader
 from hrr._images import DEFAULT_MAX_PIXELS
 from hrr._io import atomic_path
 from hrr.data import FailureLog, ImageDataset, Sample, SizeBucketSampler, TestTransform, check_samples, read_sizes
-from hrr.detect._metrics import detection_metrics, is_generated, per_group_table
-from hrr.detect._tables import plot_pr_curves, to_csv, to_json, to_markdown
+from hrr.detect._metrics import calibration_metrics, detection_metrics, is_generated, per_group_table
+from hrr.detect._tables import plot_pr_curves, plot_reliability, to_csv, to_json, to_markdown
 
 __all__ = ["EvalResult", "PredictFn", "evaluate"]
 
@@ -77,6 +77,11 @@ class EvalResult:
         self._require_predictions()
         return detection_metrics(self.labels, self.probs, self.threshold)
 
+    def calibration(self) -> dict[str, float]:
+        """:func:`calibration_metrics` of all predictions pooled: ECE, Brier score, mean probability."""
+        self._require_predictions()
+        return calibration_metrics(self.labels, self.probs)
+
     def table(self, *, order: Sequence[str] | None = None, pooled: bool = False) -> list[dict[str, Any]]:
         """:func:`per_group_table`: one row per group and a final unweighted ``"mean"`` row."""
         self._require_predictions()
@@ -91,7 +96,7 @@ class EvalResult:
 
     def save(self, out_dir: str | os.PathLike[str], *, prefix: str = "") -> dict[str, Path]:
         """Write ``metrics.md``, ``metrics.csv``, ``metrics.json``, ``predictions.csv``, ``failures.csv`` and
-        ``pr_curves.png`` (each name preceded by ``prefix``) into ``out_dir``, atomically.
+        ``pr_curves.png`` and ``reliability.png`` (each name preceded by ``prefix``) into ``out_dir``, atomically.
 
         Parameters
         ----------
@@ -111,6 +116,9 @@ class EvalResult:
         written: dict[str, Path] = {}
         md = f"Evaluation ({self.setting}; threshold {self.threshold:g}; {len(self)} images"
         md += f", {len(self.failures)} unreadable)\n\n" + to_markdown(rows) + "\n"
+        cal = self.calibration()
+        md += (f"\nCalibration (all images pooled): ECE {cal['ece']:.4f}, Brier {cal['brier']:.4f}, "
+               f"mean probability {cal['mean_prob']:.4f}\n")
         with atomic_path(out / f"{prefix}metrics.md") as tmp:
             tmp.write_text(md, encoding="utf-8")
         written["markdown"] = out / f"{prefix}metrics.md"
@@ -121,6 +129,9 @@ class EvalResult:
         title = f"Finding the generated images, per generator ({self.setting_in_words})"
         written["pr_curves"] = plot_pr_curves(self.labels, self.probs, self.groups, out / f"{prefix}pr_curves.png",
                                               title=title)
+        written["reliability"] = plot_reliability(
+            self.labels, self.probs, out / f"{prefix}reliability.png",
+            title=f"Are the probabilities right? ({self.setting_in_words})")
         return written
 
 

@@ -18,6 +18,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 __all__ = [
     "METRIC_KEYS",
     "best_threshold",
+    "calibration_metrics",
     "detection_metrics",
     "is_generated",
     "per_group_table",
@@ -124,6 +125,50 @@ def detection_metrics(y_true: Any, prob: Any, threshold: float = 0.5) -> dict[st
         "fake_acc": float(correct[y == 1].mean()) if n_fake else math.nan,
         "auc": float(roc_auc_score(y, p)) if both else math.nan,
     }
+
+
+def calibration_metrics(y_true: Any, prob: Any, n_bins: int = 10) -> dict[str, float]:
+    """How far "probability of generated" is from the observed frequency of generated images.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n,)
+        0 real, 1 generated.
+    prob : array-like of float, shape (n,)
+        Probability of "generated" in [0, 1].
+    n_bins : int, default 10
+        Equal-width probability bins of the expected calibration error.
+
+    Returns
+    -------
+    dict
+        ``ece``: expected calibration error, sum over bins of |share generated - mean probability| x bin share
+        (Guo et al. 2017; 0 is perfect, and so is a constant answer of the base rate); ``brier``: mean squared
+        error of the probabilities (0 perfect, 0.25 for a constant 1/2 on balanced data); ``mean_prob``: the mean
+        probability.
+
+    Raises
+    ------
+    ValueError
+        As :func:`detection_metrics`, or ``n_bins`` not a positive int.
+
+    Examples
+    --------
+    >>> m = calibration_metrics([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5])
+    >>> m["ece"], m["brier"]
+    (0.0, 0.25)
+    """
+    from sklearn.metrics import brier_score_loss
+
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive int; got {n_bins!r}")
+    y, p = _check_inputs(y_true, prob, 0.5)
+    bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+    ece = 0.0
+    for k in np.unique(bins):
+        inside = bins == k
+        ece += inside.mean() * abs(y[inside].mean() - p[inside].mean())
+    return {"ece": float(ece), "brier": float(brier_score_loss(y, p, pos_label=1)), "mean_prob": float(p.mean())}
 
 
 def best_threshold(y_true: Any, prob: Any) -> tuple[float, float]:

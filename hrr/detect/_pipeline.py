@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from torch import nn
 
 from hrr.data import Sample, TestTransform
 from hrr.detect import _run_folder as layout
+from hrr.detect._calibrate import PlattScaling
 from hrr.detect._config import TrainConfig
-from hrr.detect._detector import HRRDetector
+from hrr.detect._detector import HRRDetector, read_calibration, write_calibration
 from hrr.detect._model import DEFAULT_BACKBONE, Detector
 from hrr.detect._refine import extract_features, fit_refiner
 from hrr.detect._train import TrainResult, train_detector
@@ -28,8 +30,8 @@ def fit_hrr(train_samples: Sequence[Sample], run_dir: str | os.PathLike, *,
             val_samples: Sequence[Sample] | None = None, msr_samples: Sequence[Sample] = (),
             backbone: str | nn.Module = DEFAULT_BACKBONE, weights: str | os.PathLike | None = None,
             config: TrainConfig | None = None, afr: bool = True, afr_params: dict[str, Any] | None = None,
-            device: str | torch.device = "auto", resume: bool = True, progress: bool = True
-            ) -> tuple[HRRDetector, TrainResult]:
+            calibrate: bool = True, device: str | torch.device = "auto", resume: bool = True,
+            progress: bool = True) -> tuple[HRRDetector, TrainResult]:
     """Train an HRR detector and write its run folder.
 
     Parameters
@@ -53,6 +55,11 @@ def fit_hrr(train_samples: Sequence[Sample], run_dir: str | os.PathLike, *,
     afr_params : dict, optional
         Parameters of the AFR estimator: with ``lam``, a :class:`~hrr.CorrentropySAM` at that lambda; without
         (the default), :class:`~hrr.afr.CorrentropySAMCV` chooses lambda by cross-validation.
+    calibrate : bool, default=True
+        Fit the probability map (:class:`~hrr.detect.PlattScaling`) of the linear head and of AFR on
+        ``val_samples``, images the network never trained on; both are saved in ``calibration.json``. Without
+        validation images AFR keeps its own map, fitted on cross-fitted decision values of the training features,
+        and the linear head its plain sigmoid (a warning says that this one is uncalibrated).
 
     Returns
     -------
@@ -75,9 +82,37 @@ def fit_hrr(train_samples: Sequence[Sample], run_dir: str | os.PathLike, *,
                                                batch_size=config.batch_size, device=dev,
                                                cache_dir=run_dir / layout.FEATURE_CACHE, progress=progress)
         refiner = fit_refiner(feats, labels, **(afr_params or {}))
-    detector = HRRDetector(model, refiner, device=dev)
+    maps: dict[str, PlattScaling | None] = {"linear": None, "afr": None}
+    if calibrate and val_samples:
+        maps = _fit_calibrations(model, refiner, val_samples, config, dev, progress)
+    elif calibrate and refiner is None:
+        warnings.warn("fit_hrr: no val_samples, so the linear head's probabilities are not calibrated (the sigmoid "
+                      "of a network trained to zero loss is overconfident); pass val_samples", UserWarning,
+                      stacklevel=2)
+    write_calibration(run_dir, "linear", maps["linear"])
+    detector = HRRDetector(model, refiner, calibration=maps["afr" if refiner is not None else "linear"], device=dev)
     detector.save(run_dir)
     return detector, result
+
+
+def _fit_calibrations(model: Detector, refiner: Any, val_samples: Sequence[Sample], config: TrainConfig,
+                      device: torch.device, progress: bool) -> dict[str, PlattScaling | None]:
+    """Platt maps of the linear head's logit and (with a refiner) of AFR's decision value on the validation images
+    (center-cropped as in training, as the validation AP of early stopping sees them)."""
+    feats, labels, _, _ = extract_features(model, val_samples, transform=TestTransform(center_crop=config.crop_size),
+                                           batch_size=config.batch_size, device=device, progress=progress)
+    if labels.min() == labels.max():
+        warnings.warn("fit_hrr: val_samples hold one class only, so the probabilities are not calibrated",
+                      UserWarning, stacklevel=3)
+        return {"linear": None, "afr": None}
+    maps: dict[str, PlattScaling | None] = {}
+    for head, ref in (("linear", None), ("afr", refiner)):
+        if head == "afr" and refiner is None:
+            maps[head] = None
+            continue
+        scores = HRRDetector(model, ref, device=device).scores_of_features(feats)
+        maps[head] = PlattScaling().fit(scores, labels)
+    return maps
 
 
 @dataclasses.dataclass
@@ -163,7 +198,8 @@ def fit_ablation_detectors(train_samples: Sequence[Sample], out_dir: str | os.Pa
         detector, _ = fit_hrr(train_samples, out_dir / key, val_samples=val_samples, msr_samples=extra,
                               backbone=make_backbone(), weights=weights, config=cfg, afr=True, afr_params=afr_params,
                               device=device, progress=progress)
-        head_only = HRRDetector(detector.model, None, device=detector.device)
+        head_only = HRRDetector(detector.model, None, calibration=read_calibration(out_dir / key, "linear"),
+                                device=detector.device)
         names = ("baseline", "w/o MSR") if key == "plain" else ("w/o AFR", "HRR")
         for name, det in zip(names, (head_only, detector), strict=True):
             detectors[name], run_dirs[name] = det, out_dir / key

@@ -6,6 +6,7 @@
       detector.json            what HRRDetector.load needs (backbone, feature width, threshold, AFR or not)
       model.safetensors        the best network weights
       afr.safetensors          the AFR refiner (CorrentropySAM), when fitted
+      calibration.json         Platt maps of the linear head and of AFR, fitted on the validation split
       train_config.json        the TrainConfig of the run
       metrics.csv              one row per epoch
       failures.json            files that could not be used, with the reason
@@ -22,6 +23,7 @@ from pathlib import Path
 DETECTOR_META = "detector.json"
 WEIGHTS = "model.safetensors"
 AFR = "afr.safetensors"
+CALIBRATION = "calibration.json"
 TRAIN_CONFIG = "train_config.json"
 METRICS = "metrics.csv"
 FAILURES = "failures.json"

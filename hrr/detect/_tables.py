@@ -195,3 +195,62 @@ def plot_pr_curves(
         ax.set_title(title)
     fig.tight_layout()
     return save_figure(fig, target, dpi=120)
+
+
+def plot_reliability(
+    y_true: Any,
+    prob: Any,
+    path: str | os.PathLike[str],
+    *,
+    n_bins: int = 10,
+    title: str | None = None,
+) -> Path:
+    """Save a reliability diagram: the share of generated images against the mean predicted probability per bin,
+    with the bins' image counts below, atomically.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n,)
+        0 real, 1 generated.
+    prob : array-like of float, shape (n,)
+        Probability of "generated" in [0, 1].
+    path : str or path-like
+        Output file; the format follows the suffix.
+    n_bins : int, default 10
+        Equal-width probability bins (scikit-learn's ``calibration_curve``).
+    title : str, optional
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from sklearn.calibration import calibration_curve
+
+    from hrr.detect._metrics import calibration_metrics
+
+    y, p = _check_inputs(y_true, prob, 0.5)
+    target = Path(path)
+    figure_format(target)
+    scores = calibration_metrics(y, p, n_bins=n_bins)
+    fig = Figure(figsize=(5.0, 5.6))
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.plot([0, 1], [0, 1], color="0.6", linestyle="--", label="perfectly calibrated")
+    if y.min() != y.max():
+        share, mean_prob = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
+        top.plot(mean_prob, share, marker="o", label=f"detector (ECE {scores['ece']:.3f}, Brier {scores['brier']:.3f})")
+    top.set_ylabel("share of generated images")
+    top.set_xlim(0.0, 1.0)
+    top.set_ylim(0.0, 1.0)
+    top.grid(True, alpha=0.3)
+    top.legend(loc="upper left", fontsize="small")
+    bottom.hist(p, bins=n_bins, range=(0.0, 1.0), color="C0", alpha=0.7)
+    bottom.set_xlabel("predicted probability of generated")
+    bottom.set_ylabel("images")
+    if title:
+        top.set_title(title)
+    fig.tight_layout()
+    return save_figure(fig, target, dpi=120)
