@@ -1,8 +1,9 @@
 """``hrr demo``: the library's end-to-end showcase on data that ships with installed packages.
 
 Three steps, each usable on its own: :func:`run_afr_demo` (AFR against logistic regression), :func:`run_msr_demo`
-(MSR on scikit-image photos through a VAE trained on the spot) and :func:`run_benchmark` (the miniature Table IV /
-Table V detection benchmark, docs/benchmark.md), with the functions that format and write their results.
+(MSR on scikit-image photos through a tiny latent diffusion model trained on the spot) and :func:`run_benchmark`
+(the miniature Table IV / Table V detection benchmark, docs/benchmark.md), with the functions that format and
+write their results.
 """
 
 from typing import TYPE_CHECKING

@@ -14,6 +14,7 @@ Every random draw comes from a seeded ``torch.Generator``: the same seed gives t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-__all__ = ["ddpm_img2img", "ddpm_samples", "train_ddpm"]
+__all__ = ["ddpm_img2img", "ddpm_samples", "train_ddpm", "train_noise_prediction"]
 
 _TRAIN_TIMESTEPS = 1000
 
@@ -62,28 +63,39 @@ def train_ddpm(patches: np.ndarray, *, steps: int, seed: int, crop: int = 32, ba
     from diffusers import DDPMPipeline
 
     x = _nchw(patches) * 2 - 1
-    size = x.shape[-1]
-    gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        unet = _unet(size)
+        unet = _unet(x.shape[-1])
     scheduler = _scheduler()
-    opt = torch.optim.Adam(unet.parameters(), lr=lr)
+    train_noise_prediction(unet.parameters(), lambda noisy, t: unet(noisy, t).sample, x, scheduler, steps=steps,
+                           seed=seed, crop=crop, batch=batch, lr=lr, progress=progress, desc="train ddpm")
+    return DDPMPipeline(unet=unet.eval(), scheduler=scheduler)
+
+
+def train_noise_prediction(params: Iterable[torch.nn.Parameter],
+                           predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], data: torch.Tensor,
+                           scheduler: Any, *, steps: int, seed: int, crop: int, batch: int, lr: float,
+                           progress: bool, desc: str) -> None:
+    """The DDPM objective (Ho et al. 2020, Eq. 14): noise random ``crop`` x ``crop`` crops of ``data`` (N, C, H, W)
+    to uniformly drawn timesteps of ``scheduler`` and regress the noise, ``predict(noisy, t)``, with Adam and a
+    one-cycle schedule. Pixel DDPMs and latent denoisers alike; every draw from one generator seeded ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    unet.train()
-    for _ in tqdm(range(steps), desc="train ddpm", disable=not progress, leave=False):
-        idx = torch.randint(0, x.shape[0], (batch,), generator=gen)
+    size = data.shape[-1]
+    crop = min(crop, size)
+    for _ in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
+        idx = torch.randint(0, data.shape[0], (batch,), generator=gen)
         top = int(torch.randint(0, size - crop + 1, (1,), generator=gen))
         left = int(torch.randint(0, size - crop + 1, (1,), generator=gen))
-        clean = x[idx, :, top:top + crop, left:left + crop]
+        clean = data[idx, :, top:top + crop, left:left + crop]
         noise = torch.randn(clean.shape, generator=gen)
-        t = torch.randint(0, _TRAIN_TIMESTEPS, (batch,), generator=gen)
-        loss = F.mse_loss(unet(scheduler.add_noise(clean, noise, t), t).sample, noise)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=gen)
+        loss = F.mse_loss(predict(scheduler.add_noise(clean, noise, t), t), noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-    return DDPMPipeline(unet=unet.eval(), scheduler=scheduler)
 
 
 def _ddim(pipe: Any, steps: int) -> Any:

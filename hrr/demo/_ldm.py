@@ -32,8 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 __all__ = [
     "MSRModelSettings",
@@ -204,6 +202,7 @@ def train_msr_diffusion(patches: np.ndarray, out_dir: str | os.PathLike[str], *,
     from diffusers import DDIMScheduler, DDPMScheduler, StableDiffusionImg2ImgPipeline
     from transformers import CLIPTextModel
 
+    from hrr.demo._diffusion import train_noise_prediction
     from hrr.demo._msr import train_demo_vae
 
     out = Path(out_dir)
@@ -229,8 +228,11 @@ def train_msr_diffusion(patches: np.ndarray, out_dir: str | os.PathLike[str], *,
         with torch.no_grad():
             ids = tokenizer([""], padding="max_length", max_length=77, return_tensors="pt").input_ids
             context = text_encoder(ids)[0]
-        _train_denoiser(unet, latents, context, DDPMScheduler(**_SD_BETAS), steps=unet_steps, seed=seed,
-                        crop=crop // 2, batch=batch, lr=lr, progress=progress)
+        cond = context.expand(batch, -1, -1)  # the empty prompt's embedding, the only condition MSR uses
+        unet.train()
+        train_noise_prediction(unet.parameters(), lambda noisy, t: unet(noisy, t, encoder_hidden_states=cond).sample,
+                               latents, DDPMScheduler(**_SD_BETAS), steps=unet_steps, seed=seed, crop=crop // 2,
+                               batch=batch, lr=lr, progress=progress, desc="train the MSR diffusion model")
         scheduler = DDIMScheduler(**_SD_BETAS, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
         pipe = StableDiffusionImg2ImgPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                                               unet=unet.eval(), scheduler=scheduler, safety_checker=None,
@@ -249,28 +251,3 @@ def train_msr_diffusion(patches: np.ndarray, out_dir: str | os.PathLike[str], *,
     finally:
         shutil.rmtree(tmp_tok, ignore_errors=True)
     return out
-
-
-def _train_denoiser(unet: Any, latents: torch.Tensor, context: torch.Tensor, scheduler: Any, *, steps: int,
-                    seed: int, crop: int, batch: int, lr: float, progress: bool) -> None:
-    """Noise prediction on random ``crop`` x ``crop`` latent crops, always under the empty prompt's embedding."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(unet.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    size = latents.shape[-1]
-    crop = min(crop, size)
-    cond = context.expand(batch, -1, -1)
-    unet.train()
-    for _ in tqdm(range(steps), desc="train the MSR diffusion model", disable=not progress, leave=False):
-        idx = torch.randint(0, latents.shape[0], (batch,), generator=gen)
-        top = int(torch.randint(0, size - crop + 1, (1,), generator=gen))
-        left = int(torch.randint(0, size - crop + 1, (1,), generator=gen))
-        clean = latents[idx, :, top:top + crop, left:left + crop]
-        noise = torch.randn(clean.shape, generator=gen)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=gen)
-        pred = unet(scheduler.add_noise(clean, noise, t), t, encoder_hidden_states=cond).sample
-        loss = F.mse_loss(pred, noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
