@@ -158,3 +158,17 @@ def test_without_validation_images_the_linear_head_warns(task: dict, tmp_path: P
 def test_detector_refuses_a_calibration_of_the_wrong_type() -> None:
     with pytest.raises(TypeError, match=r"calibration must be a fitted hrr\.detect\.PlattScaling"):
         HRRDetector(Detector(TinyBackbone()), calibration={"slope": 1.0}, device="cpu")  # type: ignore[arg-type]
+
+
+def test_one_class_and_malformed_inputs(tmp_path: Path) -> None:
+    # a real-only (or fake-only) folder still gets its reliability curve and an ECE that agrees with it
+    assert calibration_metrics([1, 1], [0.2, 0.8])["ece"] == pytest.approx(0.5)
+    assert plot_reliability([1, 1], [0.2, 0.8], tmp_path / "one.png").stat().st_size > 1000
+    cal = PlattScaling().fit([0.0, 1.0, 2.0, 3.0], [0, 0, 1, 1])
+    assert cal.transform(0.5).shape == (1,)
+    with pytest.raises(ValueError, match=r"1-D arrays \(n,\); got shapes \(2, 2\) and \(2,\)"):
+        PlattScaling().fit([[1.0, 2.0], [3.0, 4.0]], [0, 1])
+    with pytest.raises(ValueError, match="scores must be finite; got 2 NaN or infinite"):
+        cal.transform([0.0, np.nan, np.inf])
+    with pytest.raises(ValueError, match=r"1-D array \(n,\); got shape \(1, 2\)"):
+        cal.transform([[0.0, 1.0]])

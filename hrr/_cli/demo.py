@@ -19,6 +19,9 @@ def _run(args: argparse.Namespace) -> int:
 
     from hrr.demo import format_msr_table, run_msr_demo
 
+    if not args.quiet:
+        print("\n[demo] MSR: training the demo's diffusion model on first use (cached afterwards; about a minute on 2 "
+              "idle cores, much longer when other jobs share them), then regenerating three photos ...")
     msr_rows, picture, msr_seconds = run_msr_demo(out, quick=args.quick, progress=args.progress, seed=args.seed)
     print("\nMSR: multi-scale style retrospection of scikit-image photos (diffusers img2img on a tiny latent "
           "diffusion model trained on the spot and loaded with from_pretrained)\n")

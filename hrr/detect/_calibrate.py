@@ -55,8 +55,10 @@ class PlattScaling:
             ``scores`` and ``labels`` differ in length, are empty, hold non-finite scores, labels other than 0 and
             1, or a single class.
         """
-        s = np.asarray(scores, dtype=np.float64).ravel()
-        y = np.asarray(labels).ravel()
+        s = np.asarray(scores, dtype=np.float64)
+        y = np.asarray(labels)
+        if s.ndim != 1 or y.ndim != 1:
+            raise ValueError(f"scores and labels must be 1-D arrays (n,); got shapes {s.shape} and {y.shape}")
         if s.shape != y.shape or s.size == 0:
             raise ValueError(f"scores and labels must be non-empty and of equal length; got {s.size} scores and "
                              f"{y.size} labels")
@@ -120,10 +122,23 @@ class PlattScaling:
         return b
 
     def transform(self, scores: ArrayLike) -> NDArray[np.float64]:
-        """Probabilities (n,) in (0, 1) of scores (n,)."""
+        """Probabilities (n,) in (0, 1) of scores (n,) (a scalar counts as one score).
+
+        Raises
+        ------
+        RuntimeError
+            Not fitted yet.
+        ValueError
+            ``scores`` is not 1-D or holds NaN or infinite values.
+        """
         if not hasattr(self, "slope_"):
             raise RuntimeError("this PlattScaling is not fitted yet; call fit(scores, labels) first")
-        z = self.slope_ * np.asarray(scores, dtype=np.float64) + self.intercept_
+        s = np.atleast_1d(np.asarray(scores, dtype=np.float64))
+        if s.ndim != 1:
+            raise ValueError(f"scores must be a 1-D array (n,); got shape {s.shape}")
+        if not np.isfinite(s).all():
+            raise ValueError(f"scores must be finite; got {int((~np.isfinite(s)).sum())} NaN or infinite values")
+        z = self.slope_ * s + self.intercept_
         return 0.5 * (1.0 + np.tanh(0.5 * z))
 
     def to_dict(self) -> dict[str, Any]:

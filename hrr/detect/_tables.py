@@ -217,7 +217,7 @@ def plot_reliability(
     path : str or path-like
         Output file; the format follows the suffix.
     n_bins : int, default 10
-        Equal-width probability bins (scikit-learn's ``calibration_curve``).
+        Equal-width probability bins, those of :func:`calibration_metrics`.
     title : str, optional
 
     Returns
@@ -227,9 +227,8 @@ def plot_reliability(
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from sklearn.calibration import calibration_curve
 
-    from hrr.detect._metrics import calibration_metrics
+    from hrr.detect._metrics import calibration_bins, calibration_metrics
 
     y, p = _check_inputs(y_true, prob, 0.5)
     target = Path(path)
@@ -239,9 +238,9 @@ def plot_reliability(
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], color="0.6", linestyle="--", label="perfectly calibrated")
-    if y.min() != y.max():
-        share, mean_prob = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
-        top.plot(mean_prob, share, marker="o", label=f"detector (ECE {scores['ece']:.3f}, Brier {scores['brier']:.3f})")
+    # the bins of the ECE itself, so the curve and the number in the legend always agree (one class included)
+    mean_prob, share, _ = calibration_bins(y, p, n_bins)
+    top.plot(mean_prob, share, marker="o", label=f"detector (ECE {scores['ece']:.3f}, Brier {scores['brier']:.3f})")
     top.set_ylabel("share of generated images")
     top.set_xlim(0.0, 1.0)
     top.set_ylim(0.0, 1.0)
