@@ -243,14 +243,24 @@ def expected_calibration_error(y_true: NDArray[np.float64], prob: NDArray[np.flo
     predicted probability of label 1. 0 is perfect; a model that always answers the base rate has ECE 0 too
     (calibration is not sharpness: report the Brier score beside it).
     """
+    ece = 0.0
+    for mean_prob, share, weight in zip(*calibration_bins(y_true, prob, n_bins), strict=True):
+        ece += weight * abs(share - mean_prob)
+    return float(ece)
+
+
+def calibration_bins(y_true: NDArray[np.float64], prob: NDArray[np.float64], n_bins: int = 10
+                     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The bins of :func:`expected_calibration_error` (and of a reliability diagram): per non-empty equal-width bin
+    of ``prob``, in increasing order, the mean probability, the mean of ``y_true`` and the bin's share of all
+    samples."""
     y_true, prob = np.asarray(y_true, dtype=np.float64), np.asarray(prob, dtype=np.float64)
     bins = np.minimum((prob * n_bins).astype(int), n_bins - 1)
-    ece = 0.0
-    for k in range(n_bins):
-        inside = bins == k
-        if inside.any():
-            ece += inside.mean() * abs(y_true[inside].mean() - prob[inside].mean())
-    return float(ece)
+    used = [k for k in range(n_bins) if (bins == k).any()]
+    mean_prob = np.array([prob[bins == k].mean() for k in used])
+    share = np.array([y_true[bins == k].mean() for k in used])
+    weight = np.array([(bins == k).mean() for k in used])
+    return mean_prob, share, weight
 
 
 def fit_probability_map(model: Any, X: NDArray[Any], y: NDArray[Any], problem: Any) -> ProbabilityMap:

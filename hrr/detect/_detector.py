@@ -315,9 +315,9 @@ class HRRDetector:
             raise ValueError(f"{run_dir / _WEIGHTS} does not fit the network in {_META} ({first}); pass the "
                              "backbone the run was trained with, or retrain") from None
         refiner = CorrentropySAM.load(run_dir / _AFR) if (use_afr and meta["afr"]) else None
-        entry = _read_calibration(run_dir).get("afr" if refiner is not None else "linear")
-        if entry is not None:
-            kwargs.setdefault("calibration", PlattScaling.from_dict(entry))
+        calibration = read_calibration(run_dir, "afr" if refiner is not None else "linear")
+        if calibration is not None:
+            kwargs.setdefault("calibration", calibration)
         kwargs.setdefault("threshold", meta["threshold"])
         kwargs.setdefault("max_side", meta["max_side"])
         return cls(model, refiner, device=device, **kwargs)

@@ -160,23 +160,13 @@ def calibration_metrics(y_true: Any, prob: Any, n_bins: int = 10) -> dict[str, f
     """
     from sklearn.metrics import brier_score_loss
 
+    from hrr.afr._calibration import expected_calibration_error
+
     if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive int; got {n_bins!r}")
     y, p = _check_inputs(y_true, prob, 0.5)
-    mean_prob, share, weight = calibration_bins(y, p, n_bins)
-    ece = float(np.sum(weight * np.abs(share - mean_prob)))
-    return {"ece": ece, "brier": float(brier_score_loss(y, p, pos_label=1)), "mean_prob": float(p.mean())}
-
-
-def calibration_bins(y: np.ndarray, p: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per non-empty equal-width bin of ``p``: the mean probability, the share of generated images and the bin's
-    share of all images (checked 0 / 1 labels ``y`` and probabilities ``p``)."""
-    bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    used = np.unique(bins)
-    mean_prob = np.array([p[bins == k].mean() for k in used])
-    share = np.array([y[bins == k].mean() for k in used])
-    weight = np.array([(bins == k).mean() for k in used])
-    return mean_prob, share, weight
+    return {"ece": expected_calibration_error(y, p, n_bins), "brier": float(brier_score_loss(y, p, pos_label=1)),
+            "mean_prob": float(p.mean())}
 
 
 def best_threshold(y_true: Any, prob: Any) -> tuple[float, float]:

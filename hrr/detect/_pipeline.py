@@ -105,14 +105,11 @@ def _fit_calibrations(model: Detector, refiner: Any, val_samples: Sequence[Sampl
         warnings.warn("fit_hrr: val_samples hold one class only, so the probabilities are not calibrated",
                       UserWarning, stacklevel=3)
         return {"linear": None, "afr": None}
-    maps: dict[str, PlattScaling | None] = {}
-    for head, ref in (("linear", None), ("afr", refiner)):
-        if head == "afr" and refiner is None:
-            maps[head] = None
-            continue
-        scores = HRRDetector(model, ref, device=device).scores_of_features(feats)
-        maps[head] = PlattScaling().fit(scores, labels)
-    return maps
+
+    def fit_map(head: Any) -> PlattScaling:
+        return PlattScaling().fit(HRRDetector(model, head, device=device).scores_of_features(feats), labels)
+
+    return {"linear": fit_map(None), "afr": fit_map(refiner) if refiner is not None else None}
 
 
 @dataclasses.dataclass
