@@ -3,7 +3,8 @@
 :class:`CorrentropySAM` fits one lambda; :class:`CorrentropySAMCV` chooses lambda (and optionally sigma) by
 cross-validation on a warm-started path (:func:`correntropy_sam_path`). The solvers are objects of their own
 (:class:`MajorizeMinimize`, the default, and :class:`HQADMM`, Algorithm 1 of the paper's Appendix A), as are the
-datafit (:class:`CLoss`, Eq. 8) and the penalties; :func:`expected_calibration_error` scores probabilities.
+datafit (:class:`CLoss`, Eq. 8) and the penalties; :func:`expected_calibration_error` scores probabilities, on the
+bins of :func:`calibration_bins` (those of a reliability diagram).
 """
 
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ _EXPORTS = {
     "GroupL2Penalty": "hrr.afr._penalties",
     "L1Penalty": "hrr.afr._penalties",
     "expected_calibration_error": "hrr.afr._calibration",
+    "calibration_bins": "hrr.afr._calibration",
 }
 __getattr__, __dir__ = lazy_namespace(__name__, _EXPORTS, globals())
 
@@ -31,12 +33,13 @@ __all__ = [
     "GroupL2Penalty",
     "L1Penalty",
     "MajorizeMinimize",
+    "calibration_bins",
     "correntropy_sam_path",
     "expected_calibration_error",
 ]
 
 if TYPE_CHECKING:  # what static analysers and IDEs see; the names load on first use
-    from hrr.afr._calibration import expected_calibration_error
+    from hrr.afr._calibration import calibration_bins, expected_calibration_error
     from hrr.afr._closs import CLoss
     from hrr.afr._cv import CorrentropySAMCV
     from hrr.afr._estimator import CorrentropySAM

@@ -160,7 +160,7 @@ def calibration_metrics(y_true: Any, prob: Any, n_bins: int = 10) -> dict[str, f
     """
     from sklearn.metrics import brier_score_loss
 
-    from hrr.afr._calibration import expected_calibration_error
+    from hrr.afr import expected_calibration_error
 
     if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive int; got {n_bins!r}")

@@ -228,7 +228,7 @@ def plot_reliability(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from hrr.afr._calibration import calibration_bins
+    from hrr.afr import calibration_bins
     from hrr.detect._metrics import calibration_metrics
 
     y, p = _check_inputs(y_true, prob, 0.5)
