@@ -8,7 +8,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hrr.afr._admm import DenseSystem, WoodburySystem, admm_solve, kkt_violation, subproblem_objective
+from hrr.afr._admm import (
+    DenseSystem,
+    WoodburySystem,
+    admm_solve,
+    kkt_violation,
+    subproblem_change,
+    subproblem_objective,
+)
 from hrr.afr._basis import fit_spline_basis
 from hrr.afr._design import AdditiveDesign, hq_pass, weighted_cross, weighted_gram
 from hrr.afr._hq import build_system
@@ -173,3 +180,43 @@ def test_working_set_subproblem_solves_the_full_problem(seed: int, kappa_fractio
     assert float(kkt_violation(full, h, kappa, GroupL2Penalty(), step.coef)) < 1e-4
     reference = _reference_fista(hessian.numpy(), h.numpy(), kappa, GroupL2Penalty(), (40, 3))
     np.testing.assert_allclose(step.coef.numpy(), reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("penalty", [GroupL2Penalty(), L1Penalty()], ids=["group", "l1"])
+@given(seed=st.integers(0, 10_000))
+@settings(max_examples=25, deadline=None)
+def test_subproblem_change_is_the_difference_of_the_objectives(penalty, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(30, 12))
+    system = DenseSystem(torch.from_numpy(a.T @ a / 30))
+    h = torch.from_numpy(rng.normal(size=12))
+    start, coef = (torch.from_numpy(rng.normal(size=(4, 3)) * (rng.random((4, 1)) < 0.7)) for _ in range(2))
+    expected = (subproblem_objective(system, h, 0.3, penalty, coef)
+                - subproblem_objective(system, h, 0.3, penalty, start))
+    change = subproblem_change(system, h, 0.3, penalty, start, coef)
+    assert float(change) == pytest.approx(float(expected), rel=1e-10, abs=1e-12)
+    assert float(subproblem_change(system, h, 0.3, penalty, start, start)) == 0.0
+
+
+@pytest.mark.parametrize("penalty", [GroupL2Penalty(), L1Penalty()], ids=["group", "l1"])
+def test_subproblem_change_resolves_decreases_below_the_rounding_of_the_objective(penalty) -> None:
+    # In float32 an objective of ~1 is rounded to ~6e-8, and a step of ~1e-6 changes it by less than 1e-6: the
+    # difference of two rounded objectives is mostly rounding, the step form keeps most digits. The reference is
+    # the float64 value on the same (float32-representable) inputs.
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(40, 12))
+    hessian = torch.from_numpy(a.T @ a / 40).float()
+    h = torch.from_numpy(rng.normal(size=12)).float()
+    start = torch.from_numpy(rng.normal(size=(4, 3))).float()
+    coef = start - 1e-6 * (hessian @ start.reshape(-1) - h).reshape(4, 3)
+    kappa = 0.01
+
+    def objective_change(system, h, start, coef):
+        return subproblem_objective(system, h, kappa, penalty, coef) - subproblem_objective(system, h, kappa, penalty,
+                                                                                               start)
+    exact = float(objective_change(DenseSystem(hessian.double()), h.double(), start.double(), coef.double()))
+    change = float(subproblem_change(DenseSystem(hessian), h, kappa, penalty, start, coef))
+    naive = float(objective_change(DenseSystem(hessian), h, start, coef))
+    assert exact < 0
+    assert abs(change - exact) <= 1e-3 * abs(exact)
+    assert abs(naive - exact) > 10 * abs(change - exact)

@@ -51,3 +51,24 @@ def test_invalid_hq_acceleration_is_rejected() -> None:
     X, y = make_additive_classification(50, 4, random_state=0)
     with pytest.raises(ValueError, match="hq_acceleration"):
         CorrentropySAM(hq_acceleration="aitken", device="cpu").fit(X, y)
+
+
+@pytest.mark.parametrize(("solver", "expected"), [("mm", "squarem"), ("auto", "squarem"), ("hq-admm", "anderson")])
+def test_auto_acceleration_is_squarem_for_mm_and_anderson_for_algorithm_1(solver: str, expected: str) -> None:
+    from hrr.afr._params import make_solver
+
+    model = CorrentropySAM(solver=solver)
+    assert model.hq_acceleration == "auto"
+    assert make_solver(model).acceleration == expected
+    assert make_solver(model.set_params(hq_acceleration="none")).acceleration == "none"
+
+
+def test_mm_reaches_the_same_kkt_point_with_either_extrapolation() -> None:
+    # MM stops on the KKT conditions, so the extrapolation changes the steps, not where they stop.
+    X, y = make_additive_classification(600, 15, flip=0.2, random_state=2)
+    fits = {acc: CorrentropySAM(device="cpu", solver="mm", hq_acceleration=acc, lam=0.01, tol=1e-9,
+                                calibration_cv=None).fit(X, y) for acc in ("none", "anderson", "squarem")}
+    for fit in fits.values():
+        np.testing.assert_allclose(fit.coef_, fits["none"].coef_, atol=1e-7)
+        assert fit.objective_path_[-1] == pytest.approx(fits["none"].objective_path_[-1], rel=1e-12)
+    assert fits["squarem"].n_iter_ < fits["none"].n_iter_

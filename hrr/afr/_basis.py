@@ -189,18 +189,21 @@ class PiecewiseCubic:
 
     def evaluate(self, x: Tensor) -> Tensor:
         """(c, p) rows -> (c, p * out), features major; inputs are clamped to the training range first."""
-        clamped = torch.minimum(torch.maximum(x, self.lower), self.upper)
+        c, p = x.shape
         n_intervals = self.interior.shape[1] + 1
-        offsets = torch.arange(x.shape[1], device=x.device) * n_intervals
-        flat = offsets.expand(x.shape)  # (c, p) index into the (p * (K + 1)) intervals
-        if n_intervals > 1:
-            flat = flat + (clamped.unsqueeze(-1) >= self.interior).sum(-1)
+        clamped = torch.minimum(torch.maximum(x, self.lower), self.upper)
+        local = (clamped.unsqueeze(-1) >= self.interior).sum(-1)  # (c, p): each value's knot interval
+        flat = local + torch.arange(p, device=x.device) * n_intervals  # index into the p * (K + 1) intervals
         u = (clamped - self.left[flat]) / self.width[flat]
-        # One gather of each row's cubic (4, out) and one batched product with (1, u, u^2, u^3): about half the
-        # time of a Horner loop that gathers per power (u is in [0, 1], so plain powers lose nothing).
-        cubics = self.coeffs.permute(1, 0, 2)[flat.reshape(-1)]  # (c * p, 4, out)
-        powers = torch.stack([torch.ones_like(u), u, u * u, u * u * u], dim=-1).reshape(-1, 1, 4)
-        return torch.bmm(powers, cubics).reshape(x.shape[0], -1)
+        # (1, u, u^2, u^3) placed in its interval's slot of a (K + 1) x 4 row, times each feature's stacked
+        # cubics: one batched product over features. Half the time of gathering every row's own (4, out) cubic at
+        # small sizes, where that gather's copy dominated (u is in [0, 1], so plain powers lose nothing).
+        powers = torch.stack([torch.ones_like(u), u, u * u, u * u * u], dim=-1)  # (c, p, 4)
+        slot = local.unsqueeze(-1) == torch.arange(n_intervals, device=x.device)  # (c, p, K + 1)
+        rows = (slot.unsqueeze(-1) * powers.unsqueeze(-2)).reshape(c, p, 4 * n_intervals)
+        out = self.coeffs.shape[2]
+        stacked = self.coeffs.reshape(4, p, n_intervals, out).permute(1, 2, 0, 3).reshape(p, 4 * n_intervals, out)
+        return torch.bmm(rows.transpose(0, 1), stacked).transpose(0, 1).reshape(c, -1)
 
 
 def fit_spline_basis(x: Tensor, n_basis: int, chunk_rows: int) -> SplineBasis:

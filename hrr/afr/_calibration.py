@@ -67,16 +67,18 @@ def _flip_nll(params: NDArray[np.float64], decision: NDArray[np.float64], y01: N
     a, rho = params
     s = 0.5 * (1.0 + np.tanh(0.5 * a * decision))
     p = np.clip(rho + (1.0 - 2.0 * rho) * s, 1e-300, 1.0 - 1e-16)
-    nll = -np.sum(y01 * np.log(p) + (1.0 - y01) * np.log1p(-p))
-    dnll_dp = -(y01 / p - (1.0 - y01) / (1.0 - p))
+    # One log and one division per sample: the probability of the observed label (transcendentals dominate).
+    positive = y01 > 0.5
+    observed = np.where(positive, p, 1.0 - p)
+    nll = -np.sum(np.log(observed))
+    dnll_dp = np.where(positive, -1.0, 1.0) / observed
     ds = s * (1.0 - s)
     dp_da = (1.0 - 2.0 * rho) * ds * decision
     dp_drho = 1.0 - 2.0 * s
     grad = np.array([np.sum(dnll_dp * dp_da), np.sum(dnll_dp * dp_drho)])
     if not hessian:
         return float(nll), grad, None
-    bounded = np.clip(p, 1e-12, 1.0 - 1e-12)  # keeps 1 / p^2 finite; only certainties that are wrong reach it
-    d2nll_dp2 = y01 / bounded**2 + (1.0 - y01) / (1.0 - bounded) ** 2
+    d2nll_dp2 = np.maximum(observed, 1e-12) ** -2.0  # keeps 1 / p^2 finite; only certainties that are wrong reach it
     gauss_newton = np.array([[np.sum(d2nll_dp2 * dp_da**2), np.sum(d2nll_dp2 * dp_da * dp_drho)],
                              [0.0, np.sum(d2nll_dp2 * dp_drho**2)]])
     gauss_newton[1, 0] = gauss_newton[0, 1]

@@ -94,12 +94,15 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         Over-relaxation and residual balancing of eta in ADMM (checked every 5 iterations, refactoring only on
         > 2x changes).
         ``False`` runs Algorithm 1's plain ADMM with fixed eta.
-    hq_acceleration : {"anderson", "squarem", "none"}, default="anderson"
+    hq_acceleration : {"auto", "anderson", "squarem", "none"}, default="auto"
         Extrapolation of the outer loop (of either solver; the name is historical), which converges only
         linearly: Anderson acceleration (memory 3) or SQUAREM S3 (Varadhan & Roland 2008) over
-        (coef, intercept). The next step starts from the extrapolated point only if its objective is no worse
-        than the best so far, so ``objective_path_`` stays monotone, the stopping rule is unchanged and the
-        returned coefficients are still a solver step's output (exact zeros). ``"none"``: the plain iteration.
+        (coef, intercept). ``"auto"``: SQUAREM for ``"mm"`` (faster at every benchmarked size; MM stops on the
+        KKT conditions, so the extrapolation does not move where it stops), Anderson for ``"hq-admm"`` (whose
+        slowing-objective rule stopped closer to the optimum after Anderson than after SQUAREM). The next step
+        starts from the extrapolated point only if its objective is no worse than the best so far, so
+        ``objective_path_`` stays monotone, the stopping rule is unchanged and the returned coefficients are still
+        a solver step's output (exact zeros). ``"none"``: the plain iteration.
     working_set : bool, default=True
         Restrict the work to a working set of features, grown until no group outside it violates its
         optimality condition: the same solution at a lower cost when few features are active.
@@ -188,7 +191,7 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         admm_tol: float | None = None,
         init: str = "zeros",
         accelerate: bool = True,
-        hq_acceleration: str = "anderson",
+        hq_acceleration: str = "auto",
         working_set: bool = True,
         linear_solver: str = "auto",
         device: str = "auto",

@@ -27,7 +27,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from hrr.afr._acceleration import SolverResult, descend
-from hrr.afr._admm import DenseSystem, LinearSystem, WoodburySystem, admm_solve, subproblem_objective
+from hrr.afr._admm import DenseSystem, LinearSystem, WoodburySystem, admm_solve, subproblem_change
 from hrr.afr._closs import CLoss
 from hrr.afr._design import AdditiveDesign, WeightedMoments, hq_pass, weighted_cross, weighted_gram
 from hrr.afr._penalties import GroupL2Penalty, L1Penalty
@@ -140,8 +140,7 @@ def solve_subproblem(
     # Majorise-minimise guarantee: keep the step only if it did not raise the subproblem objective.
     # Both iterates are supported inside the final working set, so H_SS is all that is needed.
     accepted = system is None or bool(
-        subproblem_objective(system, h[columns], kappa, penalty, coef[features])
-        <= subproblem_objective(system, h[columns], kappa, penalty, coef0[features])
+        subproblem_change(system, h[columns], kappa, penalty, coef0[features], coef[features]) <= 0.0
     )
     if not accepted:
         coef, dual = coef0, dual0

@@ -17,6 +17,13 @@ class GroupL2Penalty:
     def value(self, coef: Tensor) -> Tensor:
         return torch.linalg.vector_norm(coef, dim=1).sum()
 
+    def change(self, start: Tensor, coef: Tensor) -> Tensor:
+        """value(coef) - value(start) without cancellation: per group (||c||^2 - ||s||^2) / (||c|| + ||s||)."""
+        norms_c, norms_s = torch.linalg.vector_norm(coef, dim=1), torch.linalg.vector_norm(start, dim=1)
+        squares = ((coef - start) * (coef + start)).sum(dim=1)
+        total = norms_c + norms_s
+        return torch.where(total > 0, squares / torch.clamp(total, min=torch.finfo(coef.dtype).tiny), 0.0).sum()
+
     def prox(self, v: Tensor, threshold: float) -> Tensor:
         """S_k(a) = (1 - k / ||a||_2)_+ a, row-wise (Eq. 20, q = 2)."""
         norms = torch.linalg.vector_norm(v, dim=1, keepdim=True)
@@ -38,6 +45,10 @@ class L1Penalty:
 
     def value(self, coef: Tensor) -> Tensor:
         return coef.abs().sum()
+
+    def change(self, start: Tensor, coef: Tensor) -> Tensor:
+        """value(coef) - value(start), term by term (exact for nearby values of one sign)."""
+        return (coef.abs() - start.abs()).sum()
 
     def prox(self, v: Tensor, threshold: float) -> Tensor:
         """S_k(a) = (a - k)_+ - (-a - k)_+, elementwise (Eq. 20, q = 1)."""
