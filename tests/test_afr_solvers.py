@@ -105,6 +105,8 @@ def test_path_argument_errors() -> None:
         correntropy_sam_path(X, y, lam=0.1)
     with pytest.raises(ValueError, match="lams must be"):
         correntropy_sam_path(X, y, lams=[0.1, -1.0])
+    with pytest.raises(ValueError, match=r"lams must be .*got \[0\.1, 'a'\]"):  # not numpy's "could not convert"
+        correntropy_sam_path(X, y, lams=[0.1, "a"])
     with pytest.raises(ValueError, match="n_lams must be"):
         correntropy_sam_path(X, y, n_lams=0)
     with pytest.raises(ValueError, match="eps must be"):
@@ -148,6 +150,10 @@ def test_cv_sigma_grid_and_scoring() -> None:
         CorrentropySAMCV(scoring="f2").fit(X, y)
     with pytest.raises(ValueError, match="sigmas must be"):
         CorrentropySAMCV(sigmas=[0.0]).fit(X, y)
+    with pytest.raises(ValueError, match=r"sigmas must be .*got 'a'"):
+        CorrentropySAMCV(sigmas="a").fit(X, y)
+    with pytest.raises(ValueError, match=r"lams must be .*got 'a'"):
+        CorrentropySAMCV(lams="a").fit(X, y)
 
 
 def test_probabilities_match_a_known_conditional_probability() -> None:

@@ -181,10 +181,13 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         if self.sigmas is None:
             sigmas = [self.sigma]  # checked (by name) with the other CorrentropySAM parameters below
         else:
-            sigmas = [float(s) for s in np.asarray(self.sigmas).reshape(-1)]
+            message = f"sigmas must be None or a non-empty sequence of finite numbers > 0; got {self.sigmas!r}"
+            try:
+                sigmas = [float(s) for s in np.asarray(self.sigmas, dtype=np.float64).reshape(-1)]
+            except (TypeError, ValueError):  # e.g. a string: numpy's message would not name sigmas
+                raise ValueError(message) from None
             if not sigmas or not all(np.isfinite(s) and s > 0 for s in sigmas):
-                raise ValueError(f"sigmas must be None or a non-empty sequence of finite numbers > 0; "
-                                 f"got {self.sigmas!r}")
+                raise ValueError(message)
         if isinstance(self.lams, numbers.Integral) and not isinstance(self.lams, bool):
             if self.lams < 2:  # a grid of one is lambda_max alone: the model with no feature
                 raise ValueError(f"lams must be an integer >= 2 (the grid size) or a sequence of lambda values; "

@@ -99,10 +99,10 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         linearly: Anderson acceleration (memory 3) or SQUAREM S3 (Varadhan & Roland 2008) over
         (coef, intercept). ``"auto"``: SQUAREM for ``"mm"`` (faster at every benchmarked size; MM stops on the
         KKT conditions, so the extrapolation does not move where it stops), Anderson for ``"hq-admm"`` (whose
-        slowing-objective rule stopped closer to the optimum after Anderson than after SQUAREM). The next step
-        starts from the extrapolated point only if its objective is no worse than the best so far, so
-        ``objective_path_`` stays monotone, the stopping rule is unchanged and the returned coefficients are still
-        a solver step's output (exact zeros). ``"none"``: the plain iteration.
+        slowing-objective rule stopped at most 7.9e-6 above the optimum after Anderson, 1.0e-4 after SQUAREM, on
+        six problems). The next step starts from the extrapolated point only if its objective is no worse than the
+        best so far, so ``objective_path_`` stays monotone, the stopping rule is unchanged and the returned
+        coefficients are still a solver step's output (exact zeros). ``"none"``: the plain iteration.
     working_set : bool, default=True
         Restrict the work to a working set of features, grown until no group outside it violates its
         optimality condition: the same solution at a lower cost when few features are active.

@@ -94,7 +94,8 @@ def resolve_acceleration(acceleration: str, solver: str) -> str:
     MM stops on the KKT conditions, so either extrapolation ends at the same tolerance; SQUAREM evaluates one
     extrapolated point per two steps instead of one per step, and its fits were 5-22 % faster at every size of
     ``benchmarks/bench_afr_peers.py`` (n = 2000 to 100 000; 2026-12-01). Algorithm 1 stops on a slowing objective,
-    where SQUAREM ended 1.2e-6 (relative) above the plain loop at lam = 2e-2 and Anderson never did (afr.md (k)).
+    which SQUAREM trips early on slowly converging problems: on six problems it stopped up to 1.0e-4 (relative)
+    above the optimum, Anderson at most 7.9e-6 (afr.md (k), ``examples/afr_studies.py hq-stopping``).
     """
     if acceleration != "auto":
         return acceleration
