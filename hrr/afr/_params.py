@@ -99,7 +99,7 @@ def resolve_acceleration(acceleration: str, solver: str) -> str:
     """
     if acceleration != "auto":
         return acceleration
-    return "squarem" if solver == "mm" else "anderson"
+    return (MajorizeMinimize if solver == "mm" else HQADMM).acceleration  # each solver object's own default
 
 
 def make_solver(model: Any) -> HQADMM | MajorizeMinimize:

@@ -34,12 +34,13 @@ def lambda_grid(lam_max: float, n_lams: int, eps: float) -> NDArray[np.float64]:
 
 def check_lams(lams: Any) -> NDArray[np.float64]:
     """A user's lambda values, as a descending float array, or ValueError naming ``lams``."""
+    message = f"lams must be a non-empty sequence of finite numbers >= 0; got {lams!r}"
     try:
         values = np.asarray(lams, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):  # e.g. a string among the values: numpy's message would not name lams
-        raise ValueError(f"lams must be a non-empty sequence of finite numbers >= 0; got {lams!r}") from None
+        raise ValueError(message) from None
     if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise ValueError(f"lams must be a non-empty sequence of finite numbers >= 0; got {lams!r}")
+        raise ValueError(message)
     return np.sort(values)[::-1].copy()
 
 
