@@ -373,6 +373,11 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(out)
 
 
+def additive_f(model: Any, X: np.ndarray) -> np.ndarray:
+    """f(x) = intercept_ + sum_j f_j(x_j) of a fitted CorrentropySAM (``decision_function`` is f - ``threshold_``)."""
+    return model.decision_function(X) + model.threshold_
+
+
 def closs_objective(
     decision: np.ndarray | torch.Tensor, y_pm: np.ndarray | torch.Tensor, coef: Any, lam: float, sigma: float
 ) -> float:

@@ -44,8 +44,10 @@ Methods (each fitted on the same training rows; nothing is tuned on the test or 
    is compiled once on a tiny fit before anything is timed.
 3. ours: ``CorrentropySAMCV(device="cpu")`` with all other parameters at their defaults (20 lambdas down to
    1e-3 lambda_max, 5 folds, the "1se" rule, roc_auc scoring, n_basis=5, sigma=1.5, solver="auto" (majorise-
-   minimise at this sigma), the "sigmoid-flip" probability map fitted on the out-of-fold decisions of the 5 folds).
-   Every probability map (``calibration="sigmoid"``, ``"sigmoid-flip"``, ``"isotonic"``) is also refitted on the
+   minimise at this sigma), the "sigmoid-flip" probability map and the threshold (``threshold="calibrated"``)
+   fitted on the out-of-fold decisions of the 5 folds). The same model's clean test accuracy with the threshold at
+   f = 0 (the paper's sign(f)) is printed beside it. Every probability map (``calibration="sigmoid"``,
+   ``"sigmoid-flip"``, ``"isotonic"``), with the threshold calibrated and held at 0, is also refitted on the
    same model's out-of-fold decisions (``oof_decision_``) and scored on the noisy held-out rows, so the maps
    are compared on one model, side by side. Each ECE comes with its sampling floor: the mean ECE of the same
    probabilities against 200 label sets drawn from them (a perfectly calibrated model with these predictions
@@ -112,6 +114,7 @@ from hrr.afr._cv import choose_lambda
 from hrr.datasets import make_additive_classification
 
 INFORMATIVE = (0, 1, 2, 3)
+THRESHOLDS = (("", "calibrated"), ("_t0", 0.0))  # (result-key suffix, ProbabilityMap.fit's threshold)
 MAX_OTHERS = 6
 DESIGNS = {
     "a": dict(kind="synthetic", n=1000, p=100, correlation=0.0, title="SpAM, independent"),
@@ -370,13 +373,18 @@ def run_one(args: argparse.Namespace, key: str, seed: int, noise: str, split: di
     rule = {} if args.lambda_rule is None else {"lambda_rule": args.lambda_rule}
     ours, t_ours, w_ours = timed_fit(CorrentropySAMCV(sigmas=args.sigmas, device="cpu", **calibration, **rule),
                                      Xtr, ytr)
-    # Every map refitted on the same out-of-fold decisions: the maps compared side by side on one model.
-    decision_held = ours.decision_function(Xho)
-    for kind in CALIBRATIONS:
-        prob = ProbabilityMap.fit(kind, ours.oof_decision_, np.where(ytr == 1, 1.0, -1.0)).positive(decision_held)
-        res[f"ece_map_{kind}"] = expected_calibration_error(yho, prob)
-        res[f"ece_floor_map_{kind}"] = ece_floor(prob, args.calibration_floor_draws, seed)
+    # Every map refitted on the same out-of-fold decisions, with the threshold calibrated and held at f = 0: the
+    # maps compared side by side on one model.
+    f_held = ours.decision_function(Xho) + ours.threshold_  # f itself
+    for kind, (suffix, threshold) in itertools.product(CALIBRATIONS, THRESHOLDS):
+        fitted_map = ProbabilityMap.fit(kind, ours.oof_decision_, np.where(ytr == 1, 1.0, -1.0), threshold)
+        prob = fitted_map.positive(f_held - fitted_map.threshold)
+        res[f"ece_map_{kind}{suffix}"] = expected_calibration_error(yho, prob)
+        res[f"ece_floor_map_{kind}{suffix}"] = ece_floor(prob, args.calibration_floor_draws, seed)
+    f_test = ours.decision_function(Xte) + ours.threshold_
+    res["acc_ours_t0"] = float((ours.classes_[(f_test > 0).astype(int)] == yte).mean())  # sign(f): the paper's
     res["ece_floor_ours"] = res[f"ece_floor_map_{ours.calibration}"]  # the floor of ours' own probabilities
+    res["threshold_ours"] = float(ours.threshold_)
     if args.support_diagnostics and DESIGNS[key]["kind"] == "synthetic":
         res.update(path_supports(ours, Xtr, ytr))
     fitted = [("lr", lr, t_lr, w_lr), ("ours", ours, t_ours, w_ours)]
@@ -544,6 +552,9 @@ def main() -> None:
                     fmt_acc(col(rows, "acc_ours")),
                     fmt_diff(col(rows, "acc_ours") - col(rows, "acc_lr")),
                     skglm(lambda: fmt_diff(col(rows, "acc_ours") - col(rows, "acc_sk"))),
+                    fmt_acc(col(rows, "acc_ours_t0")),
+                    fmt_diff(col(rows, "acc_ours") - col(rows, "acc_ours_t0")),
+                    f"{np.median(col(rows, 'threshold_ours')):+.3f}",
                     *(
                         [fmt_acc(col(rows, "acc_other")), fmt_diff(col(rows, "acc_other") - col(rows, "acc_ours"))]
                         if args.compare_rule
@@ -562,7 +573,8 @@ def main() -> None:
                     fmt_mean_sd(col(rows, "ece_clean_ours")),
                     fmt_mean_sd(col(rows, "ece_clean_lr")),
                     *([fmt_mean_sd(col(rows, "ece_noisy_other"))] if args.compare_rule else []),
-                    *(fmt_mean_sd(col(rows, f"ece_map_{kind}")) for kind in CALIBRATIONS),
+                    *(fmt_mean_sd(col(rows, f"ece_map_{kind}{suffix}"))
+                      for kind, (suffix, _) in itertools.product(CALIBRATIONS, THRESHOLDS)),
                 ]
             )
             if synthetic:
@@ -621,6 +633,9 @@ def main() -> None:
                 "CSAMCV (ours)",
                 "CSAMCV − LR",
                 "CSAMCV − skglm",
+                "CSAMCV, same model with threshold 0 (sign f)",
+                "CSAMCV − threshold 0",
+                "CSAMCV threshold_ (median)",
                 *([f"CSAMCV {other_label}", f"{other_label} − ours"] if args.compare_rule else []),
             ],
             acc_rows,
@@ -648,7 +663,8 @@ def main() -> None:
                 "ECE CSAMCV, clean test",
                 "ECE LR, clean test",
                 *([f"ECE CSAMCV {other_label}, noisy held-out"] if args.compare_rule else []),
-                *(f'ECE CSAMCV with calibration="{kind}", noisy held-out' for kind in CALIBRATIONS),
+                *(f'ECE CSAMCV with calibration="{kind}", threshold={threshold!r}, noisy held-out'
+                  for kind, (_, threshold) in itertools.product(CALIBRATIONS, THRESHOLDS)),
             ],
             cal_rows,
         )
@@ -748,10 +764,10 @@ def main() -> None:
             )
     else:
         target_rows.append(["(iv) design (a) support", "not run", "-"])
-    for kind in CALIBRATIONS:
+    for kind, (suffix, threshold) in itertools.product(CALIBRATIONS, THRESHOLDS):
         ece_cells = [
-            (k, n, col(cell(k, n), f"ece_map_{kind}").mean(), col(cell(k, n), "ece_noisy_lr").mean(),
-             col(cell(k, n), f"ece_floor_map_{kind}").mean())
+            (k, n, col(cell(k, n), f"ece_map_{kind}{suffix}").mean(), col(cell(k, n), "ece_noisy_lr").mean(),
+             col(cell(k, n), f"ece_floor_map_{kind}{suffix}").mean())
             for k in args.designs
             for n in args.noises
         ]
@@ -760,7 +776,8 @@ def main() -> None:
         above_floor = max(ece_cells, key=lambda c: c[2] - c[4])
         target_rows.append(
             [
-                f'(v) ECE <= 0.05 on held-out noisy data (CSAMCV with calibration="{kind}", mean over seeds, '
+                f'(v) ECE <= 0.05 on held-out noisy data (CSAMCV with calibration="{kind}", '
+                f"threshold={threshold!r}, mean over seeds, "
                 "worst dataset × noise)",
                 f"worst {worst[2]:.3f} ({worst[0]}, {worst[1]}; LR there {worst[3]:.3f}; floor there "
                 f"{worst[4]:.3f}); mean over all {np.mean([c[2] for c in ece_cells]):.3f}; {met}/{len(ece_cells)} "

@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from _common import (
     ContentionMeter,
+    additive_f,
     closs_objective,
     configure_threads,
     emit,
@@ -194,7 +195,7 @@ def rescored(model: CorrentropySAM, X: np.ndarray, y: np.ndarray, coef=None, int
     if coef is not None:
         model = copy.copy(model)
         model.coef_, model.intercept_ = np.asarray(coef), float(intercept)
-    return closs_objective(model.decision_function(X), 2.0 * y - 1.0, model.coef_, model.lam, model.sigma)
+    return closs_objective(additive_f(model, X), 2.0 * y - 1.0, model.coef_, model.lam, model.sigma)
 
 
 def solver_settings(solver: str) -> str:

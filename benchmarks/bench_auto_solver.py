@@ -21,6 +21,7 @@ import argparse
 import numpy as np
 from _common import (
     ContentionMeter,
+    additive_f,
     closs_objective,
     configure_threads,
     emit,
@@ -75,7 +76,7 @@ def main() -> None:
                 result = {}
                 for solver in SOLVERS:
                     timing, (model, caught) = measure(lambda s=solver: fit(X, y, s, sigma, lam), args.repeats)
-                    objective = closs_objective(model.decision_function(X), np.where(y == model.classes_[1], 1, -1),
+                    objective = closs_objective(additive_f(model, X), np.where(y == model.classes_[1], 1, -1),
                                                 model.coef_, lam, sigma)
                     result[solver] = (timing, model, objective, caught)
                 t_hq, t_mm = result["hq-admm"][0].median, result["mm"][0].median

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from _common import (
     ContentionMeter,
+    additive_f,
     configure_threads,
     emit,
     environment_header,
@@ -140,7 +141,7 @@ def main() -> None:
         coef_diff = float(np.abs(wood.coef_ - dense.coef_).max())
         coef_rel = coef_diff / max(float(np.abs(dense.coef_).max()), 1e-300)
         obj_w, obj_d = float(wood.objective_path_[-1]), float(dense.objective_path_[-1])
-        dec_diff = float(np.abs(wood.decision_function(X) - dense.decision_function(X)).max())
+        dec_diff = float(np.abs(additive_f(wood, X) - additive_f(dense, X)).max())
         same_support = np.array_equal(wood.selected_features_, dense.selected_features_)
         agreement.append(
             f"- {solver} ({', '.join(f'{k}={v:g}' for k, v in stopping[solver].items())}): "
@@ -177,7 +178,7 @@ def main() -> None:
     phi = torch.from_numpy(wood.basis_expansion(X))
     wood = fits.get("hq-admm", next(iter(fits.values())))  # HQ weights at this fit's solution
     y_t = torch.from_numpy(2.0 * y - 1.0)
-    w = torch.exp(-((y_t - torch.from_numpy(wood.decision_function(X))) ** 2) / args.sigma**2)
+    w = torch.exp(-((y_t - torch.from_numpy(additive_f(wood, X))) ** 2) / args.sigma**2)
 
     def centred_scaled() -> torch.Tensor:  # B = sqrt(2/n) W^{1/2} Phi_c
         phi_c = phi - (w @ phi) / w.sum()

@@ -29,8 +29,9 @@ from hrr.datasets import make_additive_classification
 INFORMATIVE = [0, 1, 2, 3]
 
 
-# The studies document Algorithm 1 (HQ + ADMM) and the model itself; probabilities are not used.
-ALGORITHM_1 = {"solver": "hq-admm", "calibration_cv": None}
+# The studies document Algorithm 1 (HQ + ADMM) and the model itself: the paper's classifier sign(f)
+# (threshold=0.0); probabilities are not used.
+ALGORITHM_1 = {"solver": "hq-admm", "calibration_cv": None, "threshold": 0.0}
 
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

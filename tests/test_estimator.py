@@ -57,10 +57,12 @@ def test_any_two_labels_round_trip(small_task, labels) -> None:
 
 def test_decision_function_is_the_additive_model(fitted, small_task) -> None:
     X, _ = small_task
-    f = fitted.decision_function(X)
-    assert f.shape == (X.shape[0],)
+    decision = fitted.decision_function(X)
+    assert decision.shape == (X.shape[0],)
     components = np.column_stack([fitted.component_function(j, X[:, j]) for j in range(X.shape[1])])
-    np.testing.assert_allclose(f, fitted.intercept_ + components.sum(axis=1), atol=1e-10)
+    # f(x) - t: the additive model measured from the threshold where the calibrated probability is 1/2.
+    np.testing.assert_allclose(decision, fitted.intercept_ + components.sum(axis=1) - fitted.threshold_, atol=1e-10)
+    assert fitted.threshold_ == fitted.probability_map_.threshold != 0.0
     # Components are centred on the training data and their norm is the reported importance.
     np.testing.assert_allclose(components.mean(axis=0), 0.0, atol=1e-10)
     np.testing.assert_allclose(np.sqrt((components**2).mean(axis=0)), fitted.feature_importances_, rtol=1e-8)
@@ -196,7 +198,8 @@ def _objective_and_hessian(model: CorrentropySAM, X: np.ndarray, y_pm: np.ndarra
     columns of the active groups and the intercept)."""
     lam, sigma, n, d = model.lam, model.sigma, len(y_pm), model.coef_.shape[1]
     beta = closs_beta(sigma)
-    r = y_pm - model.decision_function(X)  # with the model's own basis (a float32 fit's knots are float32)
+    # f, with the model's own basis (a float32 fit's knots are float32)
+    r = y_pm - (model.decision_function(X) + model.threshold_)
     objective = np.mean(beta * -np.expm1(-(r**2) / sigma**2)) + lam * np.linalg.norm(model.coef_, axis=1).sum()
     curvature = beta * (2 / sigma**2) * np.exp(-(r**2) / sigma**2) * (1 - 2 * r**2 / sigma**2) / n  # C-loss''
     H = Z.T @ (curvature[:, None] * Z)
@@ -244,7 +247,7 @@ def test_float32_and_float64_agree_within_the_solver_tolerance(small_task) -> No
     assert -1e-12 <= gap64 <= m64.tol * max(1.0, r_star)
     assert -1e-6 <= gap32 <= m32.tol * max(1.0, r_star)
     bound = max(leverage) * (np.sqrt(2 * max(gap64, 0.0)) + np.sqrt(2 * max(gap32, 0.0)))
-    f64, f32 = m64.decision_function(X), m32.decision_function(X)
+    f64, f32 = m64.decision_function(X) + m64.threshold_, m32.decision_function(X) + m32.threshold_
     assert np.max(np.abs(f64 - f32)) <= bound
     assert bound < 0.05  # tight enough to mean something: the decision values span about +-1
     assert np.mean(m64.predict(X) == m32.predict(X)) > 0.99

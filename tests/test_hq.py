@@ -16,7 +16,7 @@ from hrr.afr._closs import correntropy_loss
 
 
 def _objective(model: CorrentropySAM, X: np.ndarray, y01: np.ndarray) -> float:
-    residual = torch.from_numpy((2.0 * y01 - 1.0) - model.decision_function(X))
+    residual = torch.from_numpy((2.0 * y01 - 1.0) - (model.decision_function(X) + model.threshold_))  # f
     loss = float(correntropy_loss(residual, model.sigma).mean())
     pen = np.linalg.norm(model.coef_, axis=1).sum() if model.penalty == "group" else np.abs(model.coef_).sum()
     return loss + model.lam * pen

@@ -65,8 +65,9 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
     For each sigma, the lambda grid runs from the exact lambda_max of the full data (no feature selected) down to
     ``eps * lambda_max``; every fold fits that path with warm starts and scores each lambda on its held-out part.
     The sigma with the best mean score wins, and its lambda by ``lambda_rule`` (ties: the larger lambda). The final
-    model is fitted on all the data, and its probability map on the cross-fitted held-out decisions at the
-    chosen point: out of sample, as ``CalibratedClassifierCV(ensemble=False)`` would, without extra fits.
+    model is fitted on all the data, and its probability map (and, with ``threshold="calibrated"``, the threshold)
+    on the cross-fitted held-out decisions at the chosen point: out of sample, as
+    ``CalibratedClassifierCV(ensemble=False)`` would, without extra fits.
 
     Parameters
     ----------
@@ -93,7 +94,8 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         "average_precision", "neg_log_loss", "neg_brier_score"
         (the last two on probabilities from a sigmoid map fitted on all held-out decisions at that lambda), or
         ``score(y_true, decision) -> float``, greater is better, with ``y_true`` in {0, 1} (1: ``classes_[1]``).
-    n_basis, penalty, sigma, solver, max_iter, tol, working_set, calibration, device, dtype, chunk_size, verbose
+    n_basis, penalty, sigma, solver, max_iter, tol, working_set, calibration, threshold, device, dtype, chunk_size,
+    verbose
         As in :class:`~hrr.CorrentropySAM` (``chunk_size`` bounds memory for large n).
 
     Attributes
@@ -118,7 +120,8 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         The final model (``save`` writes it; ``CorrentropySAM.load`` reads it back). Its probability map came from
         the CV folds, so it carries ``calibration_cv=None``: refitting it (or a clone) fits the map in sample
         unless you set ``calibration_cv`` first.
-    classes_, coef_, intercept_, lambda_max_, probability_map_, proba_scale_, n_features_in_, feature_names_in_
+    classes_, coef_, intercept_, lambda_max_, probability_map_, proba_scale_, threshold_, n_features_in_,
+    feature_names_in_
         As in :class:`~hrr.CorrentropySAM` (of ``estimator_``).
 
     Examples
@@ -147,6 +150,7 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         tol: float | None = None,
         working_set: bool = True,
         calibration: str = "sigmoid-flip",
+        threshold: float | str = "calibrated",
         device: str = "auto",
         dtype: str = "float64",
         chunk_size: int | None = None,
@@ -166,6 +170,7 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.working_set = working_set
         self.calibration = calibration
+        self.threshold = threshold
         self.device = device
         self.dtype = dtype
         self.chunk_size = chunk_size
@@ -174,7 +179,8 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
     def _model(self, sigma: float, lam: float = 0.0) -> CorrentropySAM:
         return CorrentropySAM(n_basis=self.n_basis, penalty=self.penalty, lam=lam, sigma=sigma, solver=self.solver,
                               max_iter=self.max_iter, tol=self.tol, working_set=self.working_set,
-                              calibration=self.calibration, calibration_cv=None, device=self.device, dtype=self.dtype,
+                              calibration=self.calibration, calibration_cv=None, threshold=self.threshold,
+                              device=self.device, dtype=self.dtype,
                               chunk_size=self.chunk_size, verbose=self.verbose)
 
     def _check_grid(self) -> tuple[list[float], Scorer, bool]:
@@ -316,12 +322,13 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
             warnings.warn(f"cross-validation chose lam = {self.lam_:.4g} (lambda_max_ = {final.lambda_max_:.4g}, "
                           f"lambda_rule={self.lambda_rule!r}): no feature is selected and the model predicts one "
                           "class everywhere", UserWarning, stacklevel=3)
-        final.probability_map_ = ProbabilityMap.fit(self.calibration, held_out, y_pm)
+        final.probability_map_ = ProbabilityMap.fit(self.calibration, held_out, y_pm, self.threshold)
+        final.threshold_ = final.probability_map_.threshold
         self.oof_decision_ = held_out
         final.proba_scale_ = final.probability_map_.slope
         self.estimator_ = final
         self.classes_ = classes
-        for name in ("coef_", "intercept_", "lambda_max_", "probability_map_", "proba_scale_"):
+        for name in ("coef_", "intercept_", "lambda_max_", "probability_map_", "proba_scale_", "threshold_"):
             setattr(self, name, getattr(final, name))
 
     # ------------------------------------------------------------------ the final model's methods
@@ -338,7 +345,7 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
             return getattr(self.estimator_, method)(X)
 
     def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
-        """f(x) of the final model for X (n_samples, n_features); > 0 means ``classes_[1]``."""
+        """f(x) - ``threshold_`` of the final model for X (n_samples, n_features); > 0 means ``classes_[1]``."""
         return self._final("decision_function", X)
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:

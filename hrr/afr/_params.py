@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from hrr._device import resolve_device, resolve_dtype
-from hrr.afr._calibration import CALIBRATIONS
+from hrr.afr._calibration import CALIBRATED, CALIBRATIONS
 from hrr.afr._hq import HQADMM
 from hrr.afr._mm import MajorizeMinimize
 from hrr.afr._penalties import PENALTIES
@@ -65,6 +65,11 @@ def check_params(model: Any) -> None:
     choice("linear_solver", _LINEAR_SOLVERS)
     choice("hq_acceleration", _HQ_ACCELERATIONS)
     choice("calibration", CALIBRATIONS)
+    threshold = model.threshold
+    ok = (threshold == CALIBRATED if isinstance(threshold, str) else
+          isinstance(threshold, numbers.Real) and not isinstance(threshold, bool) and math.isfinite(threshold))
+    if not ok:
+        raise ValueError(f"threshold must be {CALIBRATED!r} or a finite number (a decision value); got {threshold!r}")
     for name in ("verbose", "accelerate", "working_set"):
         if not isinstance(getattr(model, name), (bool, np.bool_)):
             raise ValueError(f"{name} must be True or False; got {getattr(model, name)!r}")

@@ -45,7 +45,7 @@ def check_lams(lams: Any) -> NDArray[np.float64]:
 
 
 # CorrentropySAM parameters about probabilities or the starting point: the path returns neither.
-_NOT_PATH_PARAMS = frozenset({"calibration", "calibration_cv", "init", "random_state"})
+_NOT_PATH_PARAMS = frozenset({"calibration", "calibration_cv", "threshold", "init", "random_state"})
 
 # Cross-validation only ranks lambdas and warm-starts the next one: a KKT violation of 1e-4 at the points it does
 # not keep changes no held-out score; the MM steps to go from 1e-4 to 1e-6 are about a third of a fit.
@@ -99,8 +99,8 @@ def correntropy_sam_path(
         lambda_min / lambda_max of the default grid.
     **params
         Any other :class:`~hrr.CorrentropySAM` parameter (``sigma``, ``penalty``, ``solver``, ``n_basis``,
-        ``device``, ...); ``lam``, ``calibration``, ``calibration_cv``, ``init`` and ``random_state`` are not
-        among them (the path starts from theta = 0 and fits no probabilities).
+        ``device``, ...); ``lam``, ``calibration``, ``calibration_cv``, ``threshold``, ``init`` and
+        ``random_state`` are not among them (the path starts from theta = 0 and fits no probabilities).
 
     Returns
     -------

@@ -40,6 +40,7 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> None:
         "proba_scale": model.proba_scale_,
         "calibration": model.probability_map_.kind,
         "flip_rate": model.probability_map_.flip_rate,
+        "threshold": model.probability_map_.threshold,
         "lambda_max": model.lambda_max_,
         "n_iter": model.n_iter_,
         "n_admm_iter": model.n_admm_iter_,
@@ -89,8 +90,10 @@ def load_model(cls: type, path: str | os.PathLike[str], device: str | None = Non
     model.proba_scale_ = float(meta["proba_scale"])
     model.lambda_max_ = float(meta.get("lambda_max", "nan"))
     empty = np.empty(0)  # files of format 1 written before the isotonic map: a sigmoid map
+    # Files written before the calibrated threshold: the map crosses 1/2 at f = 0.
     model._load_probability_map(meta.get("calibration", "sigmoid"), arrays.get("calibration_x", empty),
-                                arrays.get("calibration_y", empty), float(meta.get("flip_rate", 0.0)))
+                                arrays.get("calibration_y", empty), float(meta.get("flip_rate", 0.0)),
+                                float(meta.get("threshold", 0.0)))
     model.n_iter_ = int(meta["n_iter"])
     model.n_admm_iter_ = int(meta["n_admm_iter"])
     model.n_features_in_ = int(meta["n_features_in"])
