@@ -306,7 +306,7 @@ def test_sigmoid_flip_map_survives_save_and_load(tmp_path) -> None:
     del meta["threshold"]
     save_file(load_file(str(tmp_path / "m.safetensors")), str(tmp_path / "old.safetensors"), {"hrr": json.dumps(meta)})
     old = CorrentropySAM.load(tmp_path / "old.safetensors")
-    assert old.threshold_ == 0.0
+    assert old.threshold_ == 0.0 and old.threshold == 0.0  # a refit of it stays the sign(f) model
     np.testing.assert_allclose(old.decision_function(X), model.decision_function(X) + model.threshold_)
 
 
@@ -346,6 +346,19 @@ def test_calibrated_threshold_recovers_a_known_boundary(rho: float) -> None:
     held = ProbabilityMap.fit("sigmoid-flip", f, y_pm, 0.0)  # forced through 1/2 at f = 0
     assert held.threshold == 0.0 and err < 0.02 < np.abs(held.positive(f) - truth).max()
     assert ProbabilityMap.fit("sigmoid-flip", f, y_pm, 0.6).threshold == 0.6
+
+
+def test_isotonic_map_that_never_crosses_one_half_warns() -> None:
+    from hrr.afr._calibration import ProbabilityMap
+
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=400)
+    y_pm = np.where(rng.random(400) < 0.1, 1.0, -1.0)  # 10 % positives, independent of f
+    with pytest.warns(UserWarning, match="the isotonic map stays below 1/2 on all 400 calibration decisions"):
+        fitted = ProbabilityMap.fit("isotonic", f, y_pm, "calibrated")
+    assert fitted.threshold == pytest.approx(f[np.argmax(f)])  # its last knot: the largest decision
+    assert fitted.positive(np.array([-1.0, 0.0])).max() < 0.5
+    assert repr(fitted).startswith("ProbabilityMap(kind='isotonic', slope=")
 
 
 @pytest.mark.parametrize("threshold", ["auto", float("nan"), True, None, "0.5"])

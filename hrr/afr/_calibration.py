@@ -288,12 +288,27 @@ class ProbabilityMap:
         from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(decision, (y_pm > 0).astype(float))
-        t = isotonic_crossing(iso.X_thresholds_, iso.y_thresholds_) if threshold == CALIBRATED else float(threshold)
+        if threshold != CALIBRATED:
+            t = float(threshold)
+        else:
+            t = isotonic_crossing(iso.X_thresholds_, iso.y_thresholds_)
+            side = "below" if iso.y_thresholds_[-1] <= 0.5 else "above" if iso.y_thresholds_[0] > 0.5 else None
+            if side is not None:
+                end = "last" if side == "below" else "first"
+                warnings.warn(f"the isotonic map stays {side} 1/2 on all {len(decision)} calibration decisions: t is "
+                              f"set at its {end} knot, so predict and predict_proba > 1/2 disagree beyond it, outside "
+                              "the calibration data; a sigmoid map or a numeric threshold avoids this",
+                              UserWarning, stacklevel=2)
         slope = fit_sigmoid_slope(decision - t, y_pm)
         # n samples cannot certify a probability of 0 or 1 (Laplace's rule of succession: the smallest estimate
         # is 1 / (n + 2)); without the bound a pure end bin answers exactly 0 / 1 and log-probabilities -inf.
         floor = 1.0 / (len(decision) + 2.0)
         return cls(kind, slope, iso.X_thresholds_ - t, np.clip(iso.y_thresholds_, floor, 1.0 - floor), threshold=t)
+
+    def __repr__(self) -> str:
+        knots = f", {self.thresholds_x.size} knots" if self.kind == "isotonic" else ""
+        return (f"ProbabilityMap(kind={self.kind!r}, slope={self.slope:.4g}, flip_rate={self.flip_rate:.4g}, "
+                f"threshold={self.threshold:.4g}{knots})")
 
     def positive(self, decision: NDArray[np.float64]) -> NDArray[np.float64]:
         """P(classes_[1]) for each d = f - ``threshold``."""

@@ -386,8 +386,9 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
 
     def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """(n_samples, 2) probabilities of ``classes_`` for X (n_samples, n_features), from the decision value;
-        column 1 is > 1/2 exactly where ``predict`` answers ``classes_[1]`` (for the isotonic map: within the range
-        of its knots when it crosses 1/2).
+        column 1 is > 1/2 exactly where ``predict`` answers ``classes_[1]``. For the isotonic map this needs
+        ``threshold="calibrated"`` and a map that crosses 1/2 on the calibration decisions (``fit`` warns when
+        it does not); with a numeric threshold its 1/2 crossing can sit anywhere.
 
         The map (``calibration``) is fitted out of sample unless ``calibration_cv=None``; see
         :mod:`hrr.afr._calibration`.

@@ -140,8 +140,9 @@ def path_results(X: ArrayLike, y: ArrayLike, *, lams: ArrayLike | None = None, n
         raise ValueError("lam is not a parameter of correntropy_sam_path; pass lams (the grid) instead")
     ignored = sorted(set(params) & _NOT_PATH_PARAMS)
     if ignored:
-        raise ValueError(f"{', '.join(ignored)} would have no effect on correntropy_sam_path: it returns "
-                         "coefficients from theta = 0, not a fitted model (fit CorrentropySAM for probabilities)")
+        raise ValueError(f"{', '.join(ignored)} would have no effect on correntropy_sam_path: it fits only the "
+                         "coefficients along the lambda path, from all-zero coefficients (no probability map, no "
+                         "threshold); set it on CorrentropySAM or CorrentropySAMCV")
     if isinstance(n_lams, bool) or not isinstance(n_lams, (int, np.integer)) or n_lams < 1:
         raise ValueError(f"n_lams must be an integer >= 1; got {n_lams!r}")
     if isinstance(eps, bool) or not (isinstance(eps, numbers.Real) and 0.0 < eps < 1.0):

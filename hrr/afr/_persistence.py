@@ -74,6 +74,8 @@ def load_model(cls: type, path: str | os.PathLike[str], device: str | None = Non
         raise ValueError(f"path {name!r} is not a CorrentropySAM file (expected a .safetensors file written by "
                          f"CorrentropySAM.save): {exc}") from exc
     params = meta["params"]
+    if "threshold" not in meta:  # written before the calibrated threshold: its model is sign(f), and so are refits
+        params["threshold"] = 0.0
     if device is not None:
         params["device"] = device
     elif str(params.get("device", "auto")).startswith("cuda") and not torch.cuda.is_available():
