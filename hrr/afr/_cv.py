@@ -323,7 +323,6 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
                           f"lambda_rule={self.lambda_rule!r}): no feature is selected and the model predicts one "
                           "class everywhere", UserWarning, stacklevel=3)
         final.probability_map_ = ProbabilityMap.fit(self.calibration, held_out, y_pm, self.threshold)
-        final.threshold_ = final.probability_map_.threshold
         self.oof_decision_ = held_out
         final.proba_scale_ = final.probability_map_.slope
         self.estimator_ = final

@@ -165,7 +165,7 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
     lambda_max_ : float
         The smallest ``lam`` at which the model with no feature is optimal (``Problem.null_model``).
     proba_scale_ : float
-        Slope a > 0 of the sigmoid maps (``predict_proba = rho + (1 - 2 rho) sigmoid(a f)``, rho = 0 for
+        Slope a > 0 of the sigmoid maps (``predict_proba = rho + (1 - 2 rho) sigmoid(a (f - t))``, rho = 0 for
         ``calibration="sigmoid"``), fitted as ``calibration_cv`` says; Platt's slope for the isotonic map.
     probability_map_ : ProbabilityMap
         The fitted map: ``kind``, ``slope`` (= ``proba_scale_``), ``flip_rate`` (rho), ``threshold`` and the
@@ -273,7 +273,6 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         self._set_solution(problem, result)
         self.probability_map_ = fit_probability_map(self, X, y, problem)
         self.proba_scale_ = self.probability_map_.slope
-        self.threshold_ = self.probability_map_.threshold
         return self
 
     def _penalty(self) -> GroupL2Penalty | L1Penalty:
@@ -341,6 +340,12 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
                           UserWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ learned quantities
+    @property
+    def threshold_(self) -> float:
+        """t, where the predicted class changes: ``decision_function`` is f - t (the map's own ``threshold``)."""
+        check_is_fitted(self, "probability_map_")
+        return self.probability_map_.threshold
+
     @property
     def feature_importances_(self) -> NDArray[np.float64]:
         """||alpha_j||_2 per feature: the empirical L2 norm of f_j on the training data."""
@@ -424,4 +429,3 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         """Restore the map written by :meth:`save` (used by the persistence module)."""
         self.probability_map_ = ProbabilityMap(kind, self.proba_scale_, thresholds_x, thresholds_y, flip_rate,
                                                threshold)
-        self.threshold_ = self.probability_map_.threshold
