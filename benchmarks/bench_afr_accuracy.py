@@ -92,6 +92,7 @@ from collections.abc import Callable
 import numpy as np
 from _common import (
     ContentionMeter,
+    additive_f,
     configure_threads,
     emit,
     environment_header,
@@ -375,13 +376,13 @@ def run_one(args: argparse.Namespace, key: str, seed: int, noise: str, split: di
                                      Xtr, ytr)
     # Every map refitted on the same out-of-fold decisions, with the threshold calibrated and held at f = 0: the
     # maps compared side by side on one model.
-    f_held = ours.decision_function(Xho) + ours.threshold_  # f itself
+    f_held = additive_f(ours, Xho)
     for kind, (suffix, threshold) in itertools.product(CALIBRATIONS, THRESHOLDS):
         fitted_map = ProbabilityMap.fit(kind, ours.oof_decision_, np.where(ytr == 1, 1.0, -1.0), threshold)
         prob = fitted_map.positive(f_held - fitted_map.threshold)
         res[f"ece_map_{kind}{suffix}"] = expected_calibration_error(yho, prob)
         res[f"ece_floor_map_{kind}{suffix}"] = ece_floor(prob, args.calibration_floor_draws, seed)
-    f_test = ours.decision_function(Xte) + ours.threshold_
+    f_test = additive_f(ours, Xte)
     res["acc_ours_t0"] = float((ours.classes_[(f_test > 0).astype(int)] == yte).mean())  # sign(f): the paper's
     res["ece_floor_ours"] = res[f"ece_floor_map_{ours.calibration}"]  # the floor of ours' own probabilities
     res["threshold_ours"] = float(ours.threshold_)
