@@ -9,7 +9,14 @@ import pytest
 
 from hrr.demo._benchmark import BenchmarkResult, BenchmarkSettings, _aggregate, _summary, format_tables
 from hrr.demo._cache import cache_key, cache_root, cached_arrays
-from hrr.demo._generators import GENERATORS, reconstruct, singan_fakes, train_reconstructor
+from hrr.demo._generators import (
+    GENERATORS,
+    reconstruct,
+    run_one_thread_jobs,
+    singan_fakes,
+    singan_samples,
+    train_reconstructor,
+)
 from hrr.demo._patches import cut_patches, packaged_photos
 
 
@@ -78,6 +85,25 @@ def test_singan_fakes_are_sized_ranged_and_seeded(photos: dict[str, np.ndarray])
     f2 = singan_fakes([small["a"]], 3, 24, iters=2, seed=0, progress=False)
     assert f1.shape == (3, 24, 24, 3) and f1.min() >= 0.0 and f1.max() <= 1.0
     assert np.array_equal(f1, f2)
+
+
+def test_one_thread_generators_in_worker_processes_equal_an_in_process_run(
+        patches: np.ndarray, photos: dict[str, np.ndarray]) -> None:
+    # The full demo trains these in two processes; its tables (docs/benchmark.md) rely on bit-equal results.
+    photo = photos["astronaut"][::8, ::8]
+    jobs = {"a": ("tconv", {"patches": patches, "steps": 3, "seed": 1}),
+            "b": ("singan", {"photo": photo, "count": 2, "size": 24, "iters": 2, "seed": 5}),
+            "c": ("upconv", {"patches": patches, "steps": 3, "seed": 2})}
+    here = run_one_thread_jobs(jobs, workers=1, progress=False)
+    pooled = run_one_thread_jobs(jobs, workers=2, progress=False)
+    assert list(pooled) == ["a", "b", "c"]
+    assert np.array_equal(pooled["b"], here["b"])
+    for key in ("a", "c"):
+        assert np.array_equal(reconstruct(pooled[key], patches), reconstruct(here[key], patches))
+    # singan_fakes from samples computed elsewhere equals singan_fakes computing them (photo i: seed + i)
+    computed = [singan_samples(photo, 2, 24, iters=2, seed=7 + i, progress=False) for i in range(2)]
+    direct = singan_fakes([photo, photo], 4, 24, iters=2, seed=7, progress=False)
+    assert np.array_equal(singan_fakes([photo, photo], 4, 24, iters=2, seed=7, samples=computed), direct)
 
 
 def test_cache_is_reused_and_invalidated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,9 +32,17 @@ import torch
 
 from hrr._images import save_png
 from hrr.data import Sample, scan_dataset
-from hrr.demo._cache import cached_arrays
+from hrr.demo._cache import cache_path, cached_arrays
 from hrr.demo._diffusion import ddpm_img2img, ddpm_samples, train_ddpm
-from hrr.demo._generators import GENERATORS, describe, reconstruct, singan_fakes, train_reconstructor
+from hrr.demo._generators import (
+    GENERATORS,
+    describe,
+    reconstruct,
+    run_one_thread_jobs,
+    singan_counts,
+    singan_fakes,
+    train_reconstructor,
+)
 from hrr.demo._patches import cut_patches, packaged_photos
 from hrr.demo._shortcut import shortcut_scores
 from hrr.detect import (
@@ -131,12 +139,52 @@ def _stage(timings: dict[str, float], name: str, log: Callable[[str], None]) -> 
     return done
 
 
-def _make_images(s: BenchmarkSettings, seed: int, progress: bool) -> dict[str, np.ndarray]:
-    """Real patches and every generator's fakes (cached)."""
+def _images_spec(s: BenchmarkSettings, seed: int) -> dict[str, Any]:
+    """The settings that decide the generated images: the cache key of :func:`_make_images`."""
     spec = {k: v for k, v in dataclasses.asdict(s).items() if k not in ("epochs", "lr", "gamma", "afr_lam", "seeds",
                                                                          "crop", "msr_scales", "msr_vae_steps",
                                                                          "msr_backend", "msr_model_quick")}
     spec["seed"] = seed
+    return spec
+
+
+def _one_thread_jobs(s: BenchmarkSettings, seed: int) -> dict[Any, tuple[str, dict[str, Any]]]:
+    """The generators of one seed that train on one torch thread (longest first): SinGAN per photo, the two
+    autoencoders. Keys are ``(seed, name)``; :func:`_make_images` takes their results as ``trained``."""
+    photos = packaged_photos()
+    real_train = cut_patches(photos, s.n_train, s.patch, seed=seed, part="train")
+    jobs: dict[Any, tuple[str, dict[str, Any]]] = {}
+    for i, (name, count) in enumerate(zip(s.singan_photos, singan_counts(s.n_test, len(s.singan_photos)),
+                                          strict=True)):
+        jobs[(seed, f"singan/{i}")] = ("singan", {"photo": photos[name], "count": count, "size": s.patch,
+                                                  "iters": s.singan_iters, "seed": seed + i})
+    for kind in ("upconv", "tconv"):
+        jobs[(seed, kind)] = (kind, {"patches": real_train, "steps": s.gen_steps, "seed": seed})
+    return jobs
+
+
+def _train_one_thread_generators(s: BenchmarkSettings, seeds: tuple[int, ...], progress: bool
+                                 ) -> dict[int, dict[str, Any]]:
+    """Train, two processes at a time, the one-thread generators of every seed whose images are not cached."""
+    jobs: dict[Any, tuple[str, dict[str, Any]]] = {}
+    for sd in seeds:
+        if not cache_path("images", _images_spec(s, sd)).is_file():
+            jobs.update(_one_thread_jobs(s, sd))
+    # Two worker interpreters take a few seconds to start: worth it for the full run's 12 jobs (about 140 s on one
+    # thread, 75 s on two processes), not for --quick's 3 short ones.
+    workers = min(torch.get_num_threads(), len(jobs)) if len(jobs) >= 4 else 1
+    results = run_one_thread_jobs(jobs, workers=workers, progress=progress)
+    trained: dict[int, dict[str, Any]] = {}
+    for (sd, name), value in results.items():
+        trained.setdefault(sd, {})[name] = value
+    return trained
+
+
+def _make_images(s: BenchmarkSettings, seed: int, progress: bool, trained: dict[str, Any] | None = None
+                 ) -> dict[str, np.ndarray]:
+    """Real patches and every generator's fakes (cached). ``trained``: this seed's results of
+    :func:`_one_thread_jobs` when they were trained elsewhere (bit-identical to training them here)."""
+    trained = trained or {}
 
     def build() -> dict[str, np.ndarray]:
         photos = packaged_photos()
@@ -150,13 +198,17 @@ def _make_images(s: BenchmarkSettings, seed: int, progress: bool) -> dict[str, n
         fake_src_test = cut_patches(photos, s.n_test, s.patch, seed=seed + 4, part="test")
         for kind in ("tconv", "upconv", "vae"):
             steps = s.vae_steps if kind == "vae" else s.gen_steps
-            model = train_reconstructor(kind, out["real_train"], steps=steps, seed=seed, progress=progress)
+            model = trained.get(kind)
+            if model is None:
+                model = train_reconstructor(kind, out["real_train"], steps=steps, seed=seed, progress=progress)
             out[f"{kind}_test"] = reconstruct(model, fake_src_test)
             if kind == TRAIN_GENERATOR:
                 both = reconstruct(model, fake_src_train)
                 out[f"{kind}_train"], out[f"{kind}_val"] = both[:s.n_train], both[s.n_train:]
+        singan = [trained.get(f"singan/{i}") for i in range(len(s.singan_photos))]
         out["singan_test"] = singan_fakes([photos[p] for p in s.singan_photos], s.n_test, s.patch,
-                                          iters=s.singan_iters, seed=seed, progress=progress)
+                                          iters=s.singan_iters, seed=seed, progress=progress,
+                                          samples=None if any(x is None for x in singan) else singan)
         ddpm = train_ddpm(out["real_train"], steps=s.ddpm_steps, seed=seed, crop=s.ddpm_crop, batch=32,
                           progress=progress)
         out["ddpm_test"] = ddpm_samples(ddpm, s.n_test, size=s.patch, seed=seed + 5,
@@ -165,7 +217,7 @@ def _make_images(s: BenchmarkSettings, seed: int, progress: bool) -> dict[str, n
                                             num_inference_steps=s.ddpm_i2i_steps, progress=progress)
         return out
 
-    arrays, _ = cached_arrays("images", spec, build)
+    arrays, _ = cached_arrays("images", _images_spec(s, seed), build)
     return arrays
 
 
@@ -241,10 +293,13 @@ def run_benchmark(out_dir: Path, *, quick: bool = False, progress: bool = True, 
     timings: dict[str, float] = {}
     per_seed: list[dict[str, Any]] = []
     threads = torch.get_num_threads()
+    done = _stage(timings, "generators (train or load from cache)", log)
+    trained = _train_one_thread_generators(s, s.seeds, progress)
+    done()
     for sd in s.seeds:
         root = out_dir / "benchmark" / f"seed{sd}"
         done = _stage(timings, "generators (train or load from cache)", log)
-        arrays = _make_images(s, sd, progress)
+        arrays = _make_images(s, sd, progress, trained.pop(sd, None))
         done()
         done = _stage(timings, "shortcut check (global statistics)", log)
         per_seed.append(_shortcut_row(arrays, sd))

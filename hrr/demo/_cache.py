@@ -29,14 +29,20 @@ def cache_key(spec: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def cache_path(name: str, spec: dict[str, Any], *, root: Path | None = None) -> Path:
+    """Where :func:`cached_arrays` keeps ``name`` for ``spec`` (in ``root``, default the cache's ``demo`` folder)."""
+    folder = root if root is not None else cache_root() / "demo"
+    return folder / f"{name}-{cache_key(spec)}.npz"
+
+
 def cached_arrays(name: str, spec: dict[str, Any], build: Callable[[], dict[str, np.ndarray]], *,
                   root: Path | None = None) -> tuple[dict[str, np.ndarray], bool]:
     """Load ``name-<key>.npz`` from the cache, or build it and store it atomically.
 
     Returns the arrays and whether they came from the cache. A damaged cache file is rebuilt, never trusted.
     """
-    folder = root if root is not None else cache_root() / "demo"
-    path = folder / f"{name}-{cache_key(spec)}.npz"
+    path = cache_path(name, spec, root=root)
+    folder = path.parent
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z:

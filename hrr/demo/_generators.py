@@ -130,28 +130,78 @@ def reconstruct(model: nn.Module, patches: np.ndarray, batch: int = 64) -> np.nd
     return np.concatenate(out).astype(np.float32)
 
 
-def singan_fakes(photos: list[np.ndarray], n: int, size: int, *, iters: int, seed: int, progress: bool = True
-                 ) -> np.ndarray:
-    """``n`` random ``size`` x ``size`` crops of samples from one SinGAN per photo (photos HxWx3 float [0, 1])."""
+def singan_counts(n: int, photos: int) -> list[int]:
+    """How many of ``n`` SinGAN fakes each of ``photos`` photos contributes (the first ones take the remainder)."""
+    return [n // photos + (i < n % photos) for i in range(photos)]
+
+
+def singan_samples(photo: np.ndarray, count: int, size: int, *, iters: int, seed: int, progress: bool = True
+                   ) -> np.ndarray:
+    """``count`` samples ``(count, h, w, 3)`` float32 in [0, 1] of one SinGAN trained on ``photo`` (HxWx3 float in
+    [0, 1]) for ``size``-pixel crops; trained and sampled on one torch thread (the caller's setting is restored), so
+    the result is the same in any process."""
     from hrr.gan import SinGAN
 
-    rng = np.random.default_rng(seed)
-    per_photo = [n // len(photos) + (i < n % len(photos)) for i in range(len(photos))]
-    out: list[np.ndarray] = []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for i, (photo, count) in enumerate(zip(photos, per_photo, strict=True)):
-            model = SinGAN(max_size=2 * size, min_size=max(16, size // 3), iters_per_scale=iters, channels=16)
-            model.train(photo, seed=seed + i, progress=progress)
-            samples = model.sample(count, seed=seed + 100 + i).clamp(0, 1).permute(0, 2, 3, 1).numpy()
-            for s in samples:
-                y = int(rng.integers(0, s.shape[0] - size + 1))
-                x = int(rng.integers(0, s.shape[1] - size + 1))
-                out.append(s[y:y + size, x:x + size])
+        model = SinGAN(max_size=2 * size, min_size=max(16, size // 3), iters_per_scale=iters, channels=16)
+        model.train(photo, seed=seed, progress=progress)
+        samples = model.sample(count, seed=seed + 100).clamp(0, 1).permute(0, 2, 3, 1).numpy()
     finally:
         torch.set_num_threads(threads)
+    return samples.astype(np.float32)
+
+
+def singan_fakes(photos: list[np.ndarray], n: int, size: int, *, iters: int, seed: int, progress: bool = True,
+                 samples: list[np.ndarray] | None = None) -> np.ndarray:
+    """``n`` random ``size`` x ``size`` crops of samples from one SinGAN per photo (photos HxWx3 float [0, 1]).
+
+    ``samples``: each photo's :func:`singan_samples` (photo ``i`` with seed ``seed + i``) when already computed,
+    e.g. in a worker process; computed here otherwise.
+    """
+    rng = np.random.default_rng(seed)
+    counts = singan_counts(n, len(photos))
+    if samples is None:
+        samples = [singan_samples(photo, count, size, iters=iters, seed=seed + i, progress=progress)
+                   for i, (photo, count) in enumerate(zip(photos, counts, strict=True))]
+    out: list[np.ndarray] = []
+    for per_photo in samples:
+        for s in per_photo:
+            y = int(rng.integers(0, s.shape[0] - size + 1))
+            x = int(rng.integers(0, s.shape[1] - size + 1))
+            out.append(s[y:y + size, x:x + size])
     return np.stack(out).astype(np.float32)
+
+
+def _run_job(job: tuple[str, dict[str, Any]]) -> Any:
+    kind, kwargs = job
+    if kind == "singan":
+        return singan_samples(**kwargs)
+    return train_reconstructor(kind, **kwargs)
+
+
+def run_one_thread_jobs(jobs: dict[Any, tuple[str, dict[str, Any]]], *, workers: int, progress: bool = True
+                        ) -> dict[Any, Any]:
+    """Run generator trainings that use one torch thread each, ``workers`` at a time in fresh processes.
+
+    ``jobs`` maps a key to ``("tconv" | "upconv", train_reconstructor kwargs)`` or ``("singan", singan_samples
+    kwargs)``; returns the key's trained model or samples. These generators train on one thread (the small
+    networks gain nothing from a second), so on a 2-core machine two of them at once take the time of one. Their
+    results equal an in-process run bit for bit (same thread count, seeded draws only). ``workers <= 1`` runs them
+    here, in order. A failing job raises its error here.
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        return {key: _run_job(job) for key, job in jobs.items()}
+    from joblib import Parallel, delayed
+
+    # joblib's loky processes: fresh interpreters (a forked child would inherit torch's OpenMP state), reused across
+    # calls, and safe from a user's script without an ``if __name__ == "__main__"`` guard.
+    runs = Parallel(n_jobs=workers, backend="loky", return_as="generator")(
+        delayed(_run_job)((kind, {**kwargs, "progress": False})) for kind, kwargs in jobs.values())
+    results = list(tqdm(runs, total=len(jobs), desc=f"generators ({workers} processes)", disable=not progress,
+                        leave=False))
+    return dict(zip(jobs, results, strict=True))
 
 
 def describe() -> dict[str, Any]:
