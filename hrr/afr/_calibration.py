@@ -392,5 +392,6 @@ def _cross_fitted(model: Any, X: NDArray[Any], y: NDArray[Any], n_splits: int) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # separability etc. of a fold: the final map handles it
         for train, test in StratifiedKFold(n_splits).split(X, y):
-            decision[test] = fold_model.fit(X[train], y[train]).decision_function(X[test])
+            fold_model._fit_solution(X[train], y[train])  # no probability map: only f is used
+            decision[test] = fold_model._f(X[test])
     return decision

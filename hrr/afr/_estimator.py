@@ -258,6 +258,14 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
             No feature was selected (``lam >= lambda_max_``), or the training data are separable by the model
             while ``calibration_cv=None`` (in-sample probabilities would be overconfident).
         """
+        X, y, problem = self._fit_solution(X, y)
+        self.probability_map_ = fit_probability_map(self, X, y, problem)
+        self.proba_scale_ = self.probability_map_.slope
+        return self
+
+    def _fit_solution(self, X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray, Problem]:
+        """``fit`` up to Eq. (9)'s solution, without the probability map (cross-fitting's fold models need only
+        f): returns the validated (X, y) and the problem."""
         check_params(self)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         classes, y_index = binary_target(y)
@@ -271,9 +279,7 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         self.classes_ = classes
         self.lambda_max_ = lam_max
         self._set_solution(problem, result)
-        self.probability_map_ = fit_probability_map(self, X, y, problem)
-        self.proba_scale_ = self.probability_map_.slope
-        return self
+        return X, y, problem
 
     def _penalty(self) -> GroupL2Penalty | L1Penalty:
         return PENALTIES[self.penalty]()
@@ -379,10 +385,15 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         -------
         ndarray of shape (n_samples,)
         """
+        check_is_fitted(self, "probability_map_")
+        return self._f(X, self.threshold_)
+
+    def _f(self, X: ArrayLike, shift: float = 0.0) -> NDArray[np.float64]:
+        """f(x) - shift for X (n_samples, n_features), from the fitted coefficients alone (no map needed)."""
         design = self._design(X)
         dtype = design.basis.coeffs.dtype
         coef = torch.as_tensor(self.coef_.reshape(-1), device=design.x.device, dtype=dtype)
-        return design.matvec(coef, self.intercept_ - self.threshold_).cpu().to(torch.float64).numpy()
+        return design.matvec(coef, self.intercept_ - shift).cpu().to(torch.float64).numpy()
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """Class labels for X (n_samples, n_features): ``classes_[1]`` where the decision function is > 0."""
