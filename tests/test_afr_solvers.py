@@ -641,3 +641,17 @@ def test_cv_passes_working_set_and_chunk_size_to_its_fits() -> None:
     np.testing.assert_allclose(other.decision_function(X), base.decision_function(X), rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="working_set must be True or False"):
         CorrentropySAMCV(working_set="yes", **common).fit(X, y)
+
+
+def test_fit_warnings_point_at_the_callers_line() -> None:
+    # warnings.warn's stacklevel must reach the user's frame through fit's private helpers.
+    X, y = make_additive_classification(200, 6, flip=0.1, random_state=0)
+    with pytest.warns(UserWarning, match="no feature was selected") as caught:
+        CorrentropySAM(lam=10.0, device="cpu", calibration_cv=None).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="did not converge") as caught_cw:
+        CorrentropySAM(lam=0.01, max_iter=1, device="cpu", calibration_cv=None).fit(X, y)
+    rng = np.random.default_rng(0)
+    with pytest.warns(UserWarning, match="separable") as caught_sep:
+        CorrentropySAM(device="cpu", calibration_cv=None).fit(rng.normal(size=(60, 40)), rng.integers(0, 2, 60))
+    for records in (caught, caught_cw, caught_sep):
+        assert {r.filename for r in records} == {__file__}, [(r.filename, str(r.message)[:40]) for r in records]

@@ -106,6 +106,21 @@ def test_one_thread_generators_in_worker_processes_equal_an_in_process_run(
     assert np.array_equal(singan_fakes([photo, photo], 4, 24, iters=2, seed=7, samples=computed), direct)
 
 
+@pytest.mark.filterwarnings("ignore:A worker stopped while some jobs:UserWarning")  # loky, after the abort
+def test_one_thread_jobs_name_a_failing_job_and_reject_unknown_kinds(patches: np.ndarray) -> None:
+    import sys
+
+    jobs = {"ok": ("upconv", {"patches": patches, "steps": 1, "seed": 0}),
+            ("seed", 3): ("tconv", {"patches": patches[..., 0], "steps": 1, "seed": 0})}
+    for workers in (1, 2):
+        with pytest.raises(ValueError, match=r"patches must be a non-empty \(N, H, W, 3\)") as err:
+            run_one_thread_jobs(jobs, workers=workers, progress=False)
+        if sys.version_info >= (3, 11):
+            assert "in the generator job ('seed', 3) (tconv)" in err.value.__notes__
+    with pytest.raises(ValueError, match=r"jobs\['x'\] must be \(kind, kwargs\) with kind one of"):
+        run_one_thread_jobs({"x": ("gan", {})}, workers=2)
+
+
 def test_cache_is_reused_and_invalidated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"n": 0}
 

@@ -370,7 +370,7 @@ def fit_probability_map(model: Any, X: NDArray[Any], y: NDArray[Any], problem: A
         if smallest < n_splits:
             warnings.warn(f"calibration_cv={n_splits} needs at least {n_splits} samples of each class; the "
                           f"smallest class has {smallest}: probabilities are fitted in sample",
-                          UserWarning, stacklevel=4)
+                          UserWarning, stacklevel=3)  # user -> fit -> here
             n_splits, why = None, f"too few samples of a class for calibration_cv={model.calibration_cv}"
     if n_splits is not None:
         return ProbabilityMap.fit(model.calibration, _cross_fitted(model, X, y, n_splits), y_pm, model.threshold)
@@ -378,7 +378,7 @@ def fit_probability_map(model: Any, X: NDArray[Any], y: NDArray[Any], problem: A
     decision = problem.design.matvec(coef, model.intercept_).cpu().to(torch.float64).numpy()
     if model.coef_.any() and bool(np.all(y_pm * decision > 0)):
         warnings.warn(f"the training data are separable by the fitted model: probabilities fitted on them ({why}) "
-                      "are overconfident", UserWarning, stacklevel=4)
+                      "are overconfident", UserWarning, stacklevel=3)  # user -> fit -> here
     return ProbabilityMap.fit(model.calibration, decision, y_pm, model.threshold)
 
 

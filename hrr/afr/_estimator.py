@@ -275,10 +275,10 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         coef0, intercept0 = self._start(problem, null_intercept)
         result = make_solver(self).solve(problem.design, problem.y, datafit, penalty, float(self.lam),
                                            coef0, intercept0)
-        self._warn_convergence(result)
+        self._warn_convergence(result, stacklevel=4)  # user -> fit -> _fit_solution -> here
         self.classes_ = classes
         self.lambda_max_ = lam_max
-        self._set_solution(problem, result)
+        self._set_solution(problem, result, stacklevel=4)
         return X, y, problem
 
     def _penalty(self) -> GroupL2Penalty | L1Penalty:
@@ -304,7 +304,8 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         # from b = 0 a non-convex C-loss (sigma < sqrt(2)) could select features there.
         return coef0, null_intercept
 
-    def _warn_convergence(self, result: SolverResult) -> None:
+    def _warn_convergence(self, result: SolverResult, stacklevel: int = 3) -> None:
+        """``stacklevel``: of the warning as seen from this method (3: its caller's caller)."""
         solver = make_solver(self)
         if not result.converged and result.n_iter < solver.max_iter:
             warnings.warn(
@@ -312,25 +313,26 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
                 f"{result.kkt:.2g} > tol={solver.tol:g}: the inner ADMM could not lower the majoriser at "
                 f"admm_tol={solver.admm_tol:g}; lower admm_tol, raise max_admm_iter, or raise tol",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
         elif not result.converged:
             warnings.warn(
                 f"CorrentropySAM did not converge in max_iter={solver.max_iter} outer iterations; "
                 "increase max_iter or tol",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
         elif not result.admm_converged:
             warnings.warn(
                 f"the last ADMM solve stopped at max_admm_iter={self.max_admm_iter} before reaching "
                 f"admm_tol={solver.admm_tol}; increase max_admm_iter or admm_tol",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
 
-    def _set_solution(self, problem: Problem, result: SolverResult, warn_empty: bool = True) -> None:
-        """The fitted attributes of a solver result on ``problem``."""
+    def _set_solution(self, problem: Problem, result: SolverResult, warn_empty: bool = True,
+                      stacklevel: int = 3) -> None:
+        """The fitted attributes of a solver result on ``problem`` (``stacklevel`` as in ``_warn_convergence``)."""
         self.coef_ = result.coef.detach().cpu().to(torch.float64).numpy()
         self.intercept_ = float(result.intercept)
         self.knots_ = problem.basis.knots
@@ -343,7 +345,7 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
             where = ">=" if self.lam >= self.lambda_max_ else "close to"  # just below, the solver may stop at 0
             warnings.warn(f"no feature was selected (lam={self.lam:.6g} {where} lambda_max_={self.lambda_max_:.6g}): "
                           "the model predicts one class everywhere; lower lam or use CorrentropySAMCV",
-                          UserWarning, stacklevel=3)
+                          UserWarning, stacklevel=stacklevel)
 
     # ------------------------------------------------------------------ learned quantities
     @property

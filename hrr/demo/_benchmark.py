@@ -163,9 +163,10 @@ def _one_thread_jobs(s: BenchmarkSettings, seed: int) -> dict[Any, tuple[str, di
     return jobs
 
 
-def _train_one_thread_generators(s: BenchmarkSettings, seeds: tuple[int, ...], progress: bool
-                                 ) -> dict[int, dict[str, Any]]:
-    """Train, two processes at a time, the one-thread generators of every seed whose images are not cached."""
+def _train_one_thread_generators(s: BenchmarkSettings, seeds: tuple[int, ...], progress: bool,
+                                 log: Callable[[str], None] = print) -> dict[int, dict[str, Any]]:
+    """Train the one-thread generators of every seed whose images are not cached, as many at a time as torch has
+    threads (two on a 2-core machine)."""
     jobs: dict[Any, tuple[str, dict[str, Any]]] = {}
     for sd in seeds:
         if not cache_path("images", _images_spec(s, sd)).is_file():
@@ -173,6 +174,8 @@ def _train_one_thread_generators(s: BenchmarkSettings, seeds: tuple[int, ...], p
     # Two worker interpreters take a few seconds to start: worth it for the full run's 12 jobs (about 140 s on one
     # thread, 75 s on two processes), not for --quick's 3 short ones.
     workers = min(torch.get_num_threads(), len(jobs)) if len(jobs) >= 4 else 1
+    if workers > 1:
+        log(f"[demo] generators: {len(jobs)} one-thread trainings of every seed, {workers} processes at a time ...")
     results = run_one_thread_jobs(jobs, workers=workers, progress=progress)
     trained: dict[int, dict[str, Any]] = {}
     for (sd, name), value in results.items():
@@ -293,9 +296,9 @@ def run_benchmark(out_dir: Path, *, quick: bool = False, progress: bool = True, 
     timings: dict[str, float] = {}
     per_seed: list[dict[str, Any]] = []
     threads = torch.get_num_threads()
-    done = _stage(timings, "generators (train or load from cache)", log)
-    trained = _train_one_thread_generators(s, s.seeds, progress)
-    done()
+    start = time.perf_counter()
+    trained = _train_one_thread_generators(s, s.seeds, progress, log)
+    timings["generators (train or load from cache)"] = time.perf_counter() - start
     for sd in s.seeds:
         root = out_dir / "benchmark" / f"seed{sd}"
         done = _stage(timings, "generators (train or load from cache)", log)

@@ -104,7 +104,13 @@ def _fit(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor], torch.Te
 
 def train_reconstructor(kind: str, patches: np.ndarray, *, steps: int, seed: int, progress: bool = True
                         ) -> nn.Module:
-    """Train the ``"tconv"``, ``"upconv"`` or ``"vae"`` generator on real patches ``(N, H, W, 3)`` float32 [0, 1]."""
+    """Train the ``"tconv"``, ``"upconv"`` or ``"vae"`` generator on real patches ``(N, H, W, 3)`` float32 [0, 1].
+
+    Raises ValueError for another ``kind`` or for ``patches`` of another shape.
+    """
+    if not (isinstance(patches, np.ndarray) and patches.ndim == 4 and patches.shape[3] == 3 and len(patches)):
+        raise ValueError(f"patches must be a non-empty (N, H, W, 3) float array in [0, 1]; got "
+                         f"{getattr(patches, 'shape', type(patches).__name__)}")
     x = torch.from_numpy(np.ascontiguousarray(patches.transpose(0, 3, 1, 2)))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -174,34 +180,49 @@ def singan_fakes(photos: list[np.ndarray], n: int, size: int, *, iters: int, see
     return np.stack(out).astype(np.float32)
 
 
-def _run_job(job: tuple[str, dict[str, Any]]) -> Any:
-    kind, kwargs = job
-    if kind == "singan":
-        return singan_samples(**kwargs)
-    return train_reconstructor(kind, **kwargs)
+_JOB_KINDS = ("tconv", "upconv", "vae", "singan")
+
+
+def _run_job(key: Any, kind: str, kwargs: dict[str, Any]) -> Any:
+    try:
+        if kind == "singan":
+            return singan_samples(**kwargs)
+        return train_reconstructor(kind, **kwargs)
+    except Exception as err:
+        if hasattr(err, "add_note"):  # Python >= 3.11; the note travels back from a worker with the error
+            err.add_note(f"in the generator job {key!r} ({kind})")
+        raise
 
 
 def run_one_thread_jobs(jobs: dict[Any, tuple[str, dict[str, Any]]], *, workers: int, progress: bool = True
                         ) -> dict[Any, Any]:
     """Run generator trainings that use one torch thread each, ``workers`` at a time in fresh processes.
 
-    ``jobs`` maps a key to ``("tconv" | "upconv", train_reconstructor kwargs)`` or ``("singan", singan_samples
-    kwargs)``; returns the key's trained model or samples. These generators train on one thread (the small
-    networks gain nothing from a second), so on a 2-core machine two of them at once take the time of one. Their
-    results equal an in-process run bit for bit (same thread count, seeded draws only). ``workers <= 1`` runs them
-    here, in order. A failing job raises its error here.
+    ``jobs`` maps a key to ``("tconv" | "upconv" | "vae", train_reconstructor kwargs)`` or ``("singan",
+    singan_samples kwargs)`` (without ``progress``); returns each key's trained model or samples, in the order of
+    ``jobs``. The autoencoders and SinGAN train on one thread (the small networks gain nothing from a second), so
+    on a machine with as many cores as torch threads, ``workers = torch.get_num_threads()`` of them at once take
+    the time of one. Their results equal an in-process run bit for bit (same thread count, seeded draws only).
+    ``workers <= 1`` runs them here, in order, with ``progress`` bars; in worker processes there are none (one
+    bar counts finished jobs). A failing job raises its own error here, with a note naming its key.
     """
+    for key, job in jobs.items():
+        if not (isinstance(job, tuple) and len(job) == 2 and job[0] in _JOB_KINDS and isinstance(job[1], dict)):
+            raise ValueError(f"jobs[{key!r}] must be (kind, kwargs) with kind one of {_JOB_KINDS}; got {job!r:.200}")
     if workers <= 1 or len(jobs) <= 1:
-        return {key: _run_job(job) for key, job in jobs.items()}
-    from joblib import Parallel, delayed
+        return {key: _run_job(key, kind, {**kwargs, "progress": progress}) for key, (kind, kwargs) in jobs.items()}
+    from joblib import Parallel, delayed, parallel_config
 
-    # joblib's loky processes: fresh interpreters (a forked child would inherit torch's OpenMP state), reused across
-    # calls, and safe from a user's script without an ``if __name__ == "__main__"`` guard.
-    runs = Parallel(n_jobs=workers, backend="loky", return_as="generator")(
-        delayed(_run_job)((kind, {**kwargs, "progress": False})) for kind, kwargs in jobs.values())
-    results = list(tqdm(runs, total=len(jobs), desc=f"generators ({workers} processes)", disable=not progress,
-                        leave=False))
-    return dict(zip(jobs, results, strict=True))
+    # joblib's loky processes: fresh interpreters (a forked child would inherit torch's OpenMP state), safe from a
+    # user's script without an ``if __name__ == "__main__"`` guard. max_nbytes=None: pickle the photos instead of
+    # passing read-only memory maps (torch warns on those); idle_worker_timeout: the workers (~0.8 GB each with
+    # torch) exit a second after the last job instead of idling for minutes.
+    with parallel_config(backend="loky", n_jobs=workers, max_nbytes=None, idle_worker_timeout=1):
+        runs = Parallel(return_as="generator")(
+            delayed(_run_job)(key, kind, {**kwargs, "progress": False}) for key, (kind, kwargs) in jobs.items())
+        values = list(tqdm(runs, total=len(jobs), desc=f"generators ({workers} processes)", disable=not progress,
+                           leave=False))
+    return dict(zip(jobs, values, strict=True))
 
 
 def describe() -> dict[str, Any]:
