@@ -180,7 +180,7 @@ def singan_fakes(photos: list[np.ndarray], n: int, size: int, *, iters: int, see
     return np.stack(out).astype(np.float32)
 
 
-_JOB_KINDS = ("tconv", "upconv", "vae", "singan")
+_JOB_KINDS = ("tconv", "upconv", "singan")  # the generators that train on one torch thread
 
 
 def _run_job(key: Any, kind: str, kwargs: dict[str, Any]) -> Any:
@@ -198,13 +198,14 @@ def run_one_thread_jobs(jobs: dict[Any, tuple[str, dict[str, Any]]], *, workers:
                         ) -> dict[Any, Any]:
     """Run generator trainings that use one torch thread each, ``workers`` at a time in fresh processes.
 
-    ``jobs`` maps a key to ``("tconv" | "upconv" | "vae", train_reconstructor kwargs)`` or ``("singan",
-    singan_samples kwargs)`` (without ``progress``); returns each key's trained model or samples, in the order of
-    ``jobs``. The autoencoders and SinGAN train on one thread (the small networks gain nothing from a second), so
-    on a machine with as many cores as torch threads, ``workers = torch.get_num_threads()`` of them at once take
-    the time of one. Their results equal an in-process run bit for bit (same thread count, seeded draws only).
-    ``workers <= 1`` runs them here, in order, with ``progress`` bars; in worker processes there are none (one
-    bar counts finished jobs). A failing job raises its own error here, with a note naming its key.
+    ``jobs`` maps a key to ``("tconv" | "upconv", train_reconstructor kwargs)`` or ``("singan", singan_samples
+    kwargs)`` (without ``progress``; the VAE trains on the caller's threads, so it is not a job); returns each
+    key's trained model or samples, in the order of ``jobs``. The autoencoders and SinGAN train on one thread (the
+    small networks gain nothing from a second), so on a machine with as many cores as torch threads,
+    ``workers = torch.get_num_threads()`` of them at once take the time of one. Their results equal an in-process
+    run bit for bit (same thread count, seeded draws only). ``workers <= 1`` runs them here, in order, with
+    ``progress`` bars; in worker processes there are none (one bar counts finished jobs). A failing job raises its
+    own error here, with a note naming its key.
     """
     for key, job in jobs.items():
         if not (isinstance(job, tuple) and len(job) == 2 and job[0] in _JOB_KINDS and isinstance(job[1], dict)):
