@@ -97,7 +97,7 @@ def parts(fits: int, threads: int) -> None:
             finally:
                 spent[label] = spent.get(label, 0.0) + time.perf_counter() - start
 
-        setattr(owner, name, staticmethod(wrapper) if isinstance(owner, type) and name == "build" else wrapper)
+        setattr(owner, name, wrapper)  # Problem.build is called on the class: a plain function works there too
 
     timed(estimator, "validate_data", "validation")
     timed(Problem, "build", "problem: knots, spline values, covariance, transform, cached design")

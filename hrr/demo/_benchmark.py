@@ -148,10 +148,10 @@ def _images_spec(s: BenchmarkSettings, seed: int) -> dict[str, Any]:
     return spec
 
 
-def _one_thread_jobs(s: BenchmarkSettings, seed: int) -> dict[Any, tuple[str, dict[str, Any]]]:
+def _one_thread_jobs(s: BenchmarkSettings, seed: int, photos: dict[str, np.ndarray]
+                     ) -> dict[Any, tuple[str, dict[str, Any]]]:
     """The generators of one seed that train on one torch thread (longest first): SinGAN per photo, the two
     autoencoders. Keys are ``(seed, name)``; :func:`_make_images` takes their results as ``trained``."""
-    photos = packaged_photos()
     real_train = cut_patches(photos, s.n_train, s.patch, seed=seed, part="train")
     jobs: dict[Any, tuple[str, dict[str, Any]]] = {}
     for i, (name, count) in enumerate(zip(s.singan_photos, singan_counts(s.n_test, len(s.singan_photos)),
@@ -167,11 +167,12 @@ def _train_one_thread_generators(s: BenchmarkSettings, seeds: tuple[int, ...], p
                                  log: Callable[[str], None] = print) -> dict[int, dict[str, Any]]:
     """Train the one-thread generators of every seed whose images are not cached, as many at a time as torch has
     threads (two on a 2-core machine)."""
+    missing = [sd for sd in seeds if not cache_path("images", _images_spec(s, sd)).is_file()]
+    photos = packaged_photos() if missing else {}
     jobs: dict[Any, tuple[str, dict[str, Any]]] = {}
-    for sd in seeds:
-        if not cache_path("images", _images_spec(s, sd)).is_file():
-            jobs.update(_one_thread_jobs(s, sd))
-    # Two worker interpreters take a few seconds to start: worth it for the full run's 12 jobs (about 140 s on one
+    for sd in missing:
+        jobs.update(_one_thread_jobs(s, sd, photos))
+    # Worker interpreters take a few seconds each to start: worth it for the full run's 12 jobs (about 140 s on one
     # thread, 75 s on two processes), not for --quick's 3 short ones.
     workers = min(torch.get_num_threads(), len(jobs)) if len(jobs) >= 4 else 1
     if workers > 1:
