@@ -105,6 +105,23 @@ def test_piecewise_cubic_evaluation_matches_the_recursion(n_interior: int, seed:
     np.testing.assert_allclose(ours.numpy(), bspline_design(clamped, t).numpy(), atol=1e-11)
 
 
+@pytest.mark.parametrize("block_bytes", [1, 3000, 2**30])
+def test_evaluation_in_row_blocks_and_into_out(block_bytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Row blocks bound the temporaries (no page faults per fit). Each row's values do not depend on the blocks
+    # beyond round-off (BLAS may sum a one-row product in another order), and ``out`` receives exactly what a
+    # returned evaluation holds.
+    import hrr.afr._basis as basis_module
+
+    x = torch.from_numpy(np.random.default_rng(5).normal(size=(301, 7)))
+    basis = fit_spline_basis(x, 5, chunk_rows=301).to(torch.device("cpu"), torch.float64)
+    whole = basis.evaluate(x)
+    monkeypatch.setattr(basis_module, "BLOCK_BYTES", block_bytes)
+    out = torch.full((301, 7 * 5), float("nan"), dtype=torch.float64)
+    assert basis.evaluate(x, out) is out
+    assert torch.equal(out, basis.evaluate(x))
+    np.testing.assert_allclose(out.numpy(), whole.numpy(), rtol=0, atol=1e-13)
+
+
 @pytest.mark.parametrize("n_basis", [2, 5, 8])
 def test_design_from_the_basis_fits_raw_values_equals_a_fresh_evaluation(n_basis: int) -> None:
     # The cached design reuses the raw splines of the basis fit; it must be the Phi that predict evaluates.

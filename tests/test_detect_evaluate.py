@@ -167,3 +167,16 @@ def test_evaluate_argument_and_output_errors(dataset: Path) -> None:
     assert isinstance(result, EvalResult) and len(result) == 0 and len(result.failures) == 1
     with pytest.raises(ValueError, match="no image could be evaluated"):
         result.table()
+
+
+def test_scale_one_of_a_sweep_is_the_plain_evaluation(dataset: Path) -> None:
+    # The demo benchmark reuses the sweep's scale-1 result as its plain evaluation: the images must reach the
+    # predictor unchanged, so every probability is the same, not only the metrics.
+    samples = scan_dataset(dataset)
+    plain = evaluate(brightness, samples, batch_size=4, progress=False)
+    sweep = multiscale_table(brightness, samples, scales=(1.0, 0.5), batch_size=4, progress=False)
+    at_one = sweep.results[0]
+    assert at_one.paths == plain.paths and at_one.groups == plain.groups
+    np.testing.assert_array_equal(at_one.probs, plain.probs)
+    assert at_one.table() == plain.table()
+    assert (at_one.setting, plain.setting) == ("scale=1", "identity")

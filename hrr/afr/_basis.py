@@ -28,6 +28,12 @@ DEGREE = 3
 # Eigenvalues below this fraction of a feature's largest one are treated as rank deficiency.
 _RANK_RTOL = 1e-9
 _QUANTILE_ELEMENTS = 2**22
+# Row blocks of PiecewiseCubic.evaluate: the largest temporary of a block, in bytes. Larger blocks mean fewer tensor
+# operations; a streamed design (not cached) evaluates every chunk again in every pass and takes smaller blocks:
+# at n = 1e6, p = 64 its peak memory over the data was 806-836 MiB with 4 MiB blocks, 252-389 MiB with 1 MiB
+# (fit 26 s and 35 s; one block per chunk: 517-642 MiB, 39 s; benchmarks/bench_memory.py, two runs each).
+BLOCK_BYTES = 4 * 2**20
+STREAM_BLOCK_BYTES = 2**20
 
 
 def n_interior_knots(n_basis: int) -> int:
@@ -187,23 +193,44 @@ class PiecewiseCubic:
             coeffs=self.coeffs[:, intervals],
         )
 
-    def evaluate(self, x: Tensor) -> Tensor:
-        """(c, p) rows -> (c, p * out), features major; inputs are clamped to the training range first."""
+    def evaluate(self, x: Tensor, out: Tensor | None = None, block_bytes: int | None = None) -> Tensor:
+        """(c, p) rows -> (c, p * n_out), features major, written into ``out`` when given (c, p * n_out),
+        contiguous. Inputs are clamped to the training range first.
+
+        Rows go in blocks whose largest temporary is about ``block_bytes`` (default ``BLOCK_BYTES``): a single
+        pass over a few thousand rows made temporaries of ~8 MB that glibc hands back to the OS and faults in
+        again on every fit (~4500 page faults, a third of a small fit's basis time); blocks are reused from the
+        heap instead.
+        """
         c, p = x.shape
         n_intervals = self.interior.shape[1] + 1
+        n_out = self.coeffs.shape[2]
+        if out is None:
+            out = torch.empty(c, p * n_out, dtype=x.dtype, device=x.device)
+        # Each feature's K + 1 cubics stacked as one (4 (K + 1), n_out) matrix, interval major.
+        stacked = self.coeffs.reshape(4, p, n_intervals, n_out).permute(1, 2, 0, 3).reshape(p, 4 * n_intervals, n_out)
+        offsets = torch.arange(p, device=x.device) * n_intervals
+        block = max(1, (block_bytes or BLOCK_BYTES) // (p * 4 * n_intervals * x.element_size()))
+        for start in range(0, c, block):
+            rows = slice(start, min(start + block, c))
+            out[rows] = self._evaluate_block(x[rows], stacked, offsets).transpose(0, 1).reshape(-1, p * n_out)
+        return out
+
+    def _evaluate_block(self, x: Tensor, stacked: Tensor, offsets: Tensor) -> Tensor:
+        """(b, p) rows -> (p, b, n_out): one batched product over features of each row's (1, u, u^2, u^3) placed in
+        its interval's slot of a (K + 1) x 4 row with the feature's stacked cubics (half the time of gathering every
+        row's own (4, n_out) cubic, whose copy dominated; u is in [0, 1], so plain powers lose nothing)."""
+        b, p = x.shape
+        n_intervals = self.interior.shape[1] + 1
         clamped = torch.minimum(torch.maximum(x, self.lower), self.upper)
-        local = (clamped.unsqueeze(-1) >= self.interior).sum(-1)  # (c, p): each value's knot interval
-        flat = local + torch.arange(p, device=x.device) * n_intervals  # index into the p * (K + 1) intervals
+        local = (clamped.unsqueeze(-1) >= self.interior).sum(-1)  # (b, p): each value's knot interval
+        flat = local + offsets  # index into the p * (K + 1) intervals
         u = (clamped - self.left[flat]) / self.width[flat]
-        # (1, u, u^2, u^3) placed in its interval's slot of a (K + 1) x 4 row, times each feature's stacked
-        # cubics: one batched product over features. Half the time of gathering every row's own (4, out) cubic at
-        # small sizes, where that gather's copy dominated (u is in [0, 1], so plain powers lose nothing).
-        powers = torch.stack([torch.ones_like(u), u, u * u, u * u * u], dim=-1)  # (c, p, 4)
-        slot = local.unsqueeze(-1) == torch.arange(n_intervals, device=x.device)  # (c, p, K + 1)
-        rows = (slot.unsqueeze(-1) * powers.unsqueeze(-2)).reshape(c, p, 4 * n_intervals)
-        out = self.coeffs.shape[2]
-        stacked = self.coeffs.reshape(4, p, n_intervals, out).permute(1, 2, 0, 3).reshape(p, 4 * n_intervals, out)
-        return torch.bmm(rows.transpose(0, 1), stacked).transpose(0, 1).reshape(c, -1)
+        u2 = u * u
+        powers = torch.stack([torch.ones_like(u), u, u2, u2 * u], dim=-1)  # (b, p, 4)
+        slots = torch.zeros(b, p, n_intervals, 4, dtype=x.dtype, device=x.device)
+        slots.scatter_(2, local[:, :, None, None].expand(b, p, 1, 4), powers.unsqueeze(2))
+        return torch.bmm(slots.reshape(b, p, 4 * n_intervals).transpose(0, 1), stacked)
 
 
 def fit_spline_basis(x: Tensor, n_basis: int, chunk_rows: int) -> SplineBasis:
@@ -226,13 +253,13 @@ def fit_spline_basis_and_raw(x: Tensor, n_basis: int, chunk_rows: int,
     n_raw = n_int + DEGREE + 1
     total = torch.zeros(p, n_raw, dtype=torch.float64, device=x.device)
     cross = torch.zeros(p, n_raw, n_raw, dtype=torch.float64, device=x.device)
-    kept: list[Tensor] = []
+    kept = torch.empty(n, p * n_raw, dtype=torch.float64, device=x.device) if keep_raw else None
     for start in range(0, n, chunk_rows):
-        raw = raw_basis.evaluate(x[start : start + chunk_rows].to(torch.float64)).reshape(-1, p, n_raw)
+        rows = slice(start, min(start + chunk_rows, n))
+        raw = raw_basis.evaluate(x[rows].to(torch.float64), None if kept is None else kept[rows],
+                                 BLOCK_BYTES if keep_raw else STREAM_BLOCK_BYTES).reshape(-1, p, n_raw)
         total += raw.sum(dim=0)
         cross += torch.einsum("cpi,cpj->pij", raw, raw)
-        if keep_raw:
-            kept.append(raw)
     mean = (total / n).cpu()
     cov = (cross / n).cpu() - mean[:, :, None] * mean[:, None, :]
     cov = 0.5 * (cov + cov.transpose(1, 2))
@@ -250,12 +277,12 @@ def fit_spline_basis_and_raw(x: Tensor, n_basis: int, chunk_rows: int,
     transform = evecs[:, :, :n_basis] * scale[:, None, :]
     offset = torch.einsum("pk,pkd->pd", mean, transform)
     basis = SplineBasis(knots=knots, transform=transform.numpy(), offset=offset.numpy())
-    return basis, (torch.cat(kept) if keep_raw else None)
+    return basis, (None if kept is None else kept.reshape(n, p, n_raw))
 
 
 def transform_raw(raw: Tensor, basis: SplineBasis, dtype: torch.dtype) -> Tensor:
     """Phi (n, p * n_basis) from the raw spline values (n, p, n_raw) of :func:`fit_spline_basis_and_raw`."""
     transform = torch.as_tensor(basis.transform, device=raw.device)
     offset = torch.as_tensor(basis.offset, device=raw.device)
-    phi = torch.einsum("npk,pkd->npd", raw, transform) - offset
+    phi = torch.einsum("npk,pkd->npd", raw, transform).sub_(offset)  # in place: one (n, dp) buffer fewer
     return phi.reshape(raw.shape[0], -1).to(dtype)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from hrr.afr._basis import PiecewiseCubic
+from hrr.afr._basis import STREAM_BLOCK_BYTES, PiecewiseCubic
 from hrr.afr._closs import CLoss, correntropy_loss, hq_weights
 
 # Target bytes of one chunk of Phi; the spline evaluation needs a few chunk-sized temporaries on top.
@@ -51,7 +51,7 @@ class AdditiveDesign:
     def _materialise(self) -> Tensor:
         out = torch.empty(self.n_samples, self.n_columns, dtype=self.basis.coeffs.dtype, device=self.x.device)
         for rows in self._row_slices():
-            out[rows] = self.basis.evaluate(self.x[rows].to(out.dtype))
+            self.basis.evaluate(self.x[rows].to(out.dtype), out[rows])
         return out
 
     def _row_slices(self) -> Iterator[slice]:
@@ -77,7 +77,8 @@ class AdditiveDesign:
             for rows in self._row_slices():
                 yield (
                     rows,
-                    self._dense[rows] if self._dense is not None else self.basis.evaluate(self.x[rows].to(dtype)),
+                    self._dense[rows] if self._dense is not None
+                    else self.basis.evaluate(self.x[rows].to(dtype), block_bytes=STREAM_BLOCK_BYTES),
                 )
             return
         columns = self.columns(features)
@@ -86,7 +87,8 @@ class AdditiveDesign:
             if self._dense is not None:
                 yield rows, self._dense[rows].index_select(1, columns)
             else:
-                yield rows, sub_basis.evaluate(self.x[rows].index_select(1, features).to(dtype))
+                yield rows, sub_basis.evaluate(self.x[rows].index_select(1, features).to(dtype),
+                                               block_bytes=STREAM_BLOCK_BYTES)
 
     def restricted(self, features: Tensor) -> AdditiveDesign:
         """The design of ``features`` only (a working set), its own ``memo`` included.
@@ -186,12 +188,13 @@ def hq_pass(
     return loss / design.n_samples, weights, moments
 
 
-def weighted_gram(design: AdditiveDesign, weights: Tensor, features: Tensor) -> Tensor:
-    """Phi_S^T W Phi_S for the columns of ``features`` S, accumulated over row chunks."""
+def weighted_gram(design: AdditiveDesign, weights: Tensor | None, features: Tensor) -> Tensor:
+    """Phi_S^T W Phi_S for the columns of ``features`` S, accumulated over row chunks (W = I for None)."""
     width = features.numel() * design.n_basis
-    gram = torch.zeros(width, width, dtype=weights.dtype, device=weights.device)
+    dtype = design.basis.coeffs.dtype
+    gram = torch.zeros(width, width, dtype=dtype, device=design.x.device)
     for rows, phi in design.chunks(features, whole=False):  # phi * w is a chunk-sized temporary
-        gram.addmm_(phi.T, phi * weights[rows, None])
+        gram.addmm_(phi.T, phi if weights is None else phi * weights[rows, None])
     return gram
 
 

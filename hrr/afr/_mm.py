@@ -61,7 +61,6 @@ def curvature_system(design: AdditiveDesign, curvature: float, linear_solver: st
     """(H, mu): H = L (Phi^T Phi / n - mu mu^T) as a dense or Woodbury system, mu = Phi^T 1 / n."""
     n = design.n_samples
     dtype, device = design.basis.coeffs.dtype, design.x.device
-    ones = torch.ones(n, dtype=dtype, device=device)
     mu = torch.zeros(design.n_columns, dtype=dtype, device=device)
     for _rows, phi in design.chunks():
         mu += phi.sum(dim=0)
@@ -72,7 +71,7 @@ def curvature_system(design: AdditiveDesign, curvature: float, linear_solver: st
     if use_woodbury:
         return WoodburySystem((design.dense() - mu) * math.sqrt(curvature / n)), mu
     everything = torch.arange(design.n_features, device=device)
-    gram = weighted_gram(design, ones, everything) / n - torch.outer(mu, mu)
+    gram = weighted_gram(design, None, everything) / n - torch.outer(mu, mu)
     return DenseSystem(curvature * 0.5 * (gram + gram.T)), mu
 
 
