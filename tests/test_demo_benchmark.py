@@ -91,15 +91,26 @@ def test_one_thread_generators_in_worker_processes_equal_an_in_process_run(
         patches: np.ndarray, photos: dict[str, np.ndarray]) -> None:
     # The full demo trains these in two processes; its tables (docs/benchmark.md) rely on bit-equal results.
     photo = photos["astronaut"][::8, ::8]
+    from hrr.demo._diffusion import ddpm_samples, train_ddpm
+
     jobs = {"a": ("tconv", {"patches": patches, "steps": 3, "seed": 1}),
             "b": ("singan", {"photo": photo, "count": 2, "size": 24, "iters": 2, "seed": 5}),
-            "c": ("upconv", {"patches": patches, "steps": 3, "seed": 2})}
+            "c": ("upconv", {"patches": patches, "steps": 3, "seed": 2}),
+            "d": ("vae", {"patches": patches, "steps": 3, "seed": 3}),
+            "e": ("ddpm", {"patches": patches, "steps": 3, "seed": 4, "crop": 16, "batch": 4})}
     here = run_one_thread_jobs(jobs, workers=1, progress=False)
     pooled = run_one_thread_jobs(jobs, workers=2, progress=False)
-    assert list(pooled) == ["a", "b", "c"]
+    assert list(pooled) == ["a", "b", "c", "d", "e"]
     assert np.array_equal(pooled["b"], here["b"])
-    for key in ("a", "c"):
+    for key in ("a", "c", "d"):
         assert np.array_equal(reconstruct(pooled[key], patches), reconstruct(here[key], patches))
+    # A job is a one-thread training, whichever process runs it: the same as calling it with threads=1 here.
+    direct = train_reconstructor("vae", patches, steps=3, seed=3, progress=False, threads=1)
+    assert np.array_equal(reconstruct(direct, patches), reconstruct(here["d"], patches))
+    ddpm = train_ddpm(patches, steps=3, seed=4, crop=16, batch=4, progress=False, threads=1)
+    drawn = [ddpm_samples(pipe, 2, size=16, seed=9, num_inference_steps=2, progress=False)
+             for pipe in (pooled["e"], here["e"], ddpm)]
+    assert np.array_equal(drawn[0], drawn[1]) and np.array_equal(drawn[0], drawn[2])
     # singan_fakes from samples computed elsewhere equals singan_fakes computing them (photo i: seed + i)
     computed = [singan_samples(photo, 2, 24, iters=2, seed=7 + i, progress=False) for i in range(2)]
     direct = singan_fakes([photo, photo], 4, 24, iters=2, seed=7, progress=False)

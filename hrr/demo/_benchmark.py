@@ -144,15 +144,21 @@ def _images_spec(s: BenchmarkSettings, seed: int) -> dict[str, Any]:
                                                                          "crop", "msr_scales", "msr_vae_steps",
                                                                          "msr_backend", "msr_model_quick")}
     spec["seed"] = seed
+    spec["train_threads"] = 1  # every generator trains on one thread (the weights depend on it): not older entries
     return spec
 
 
 def _one_thread_jobs(s: BenchmarkSettings, seed: int, photos: dict[str, np.ndarray]
                      ) -> dict[Any, tuple[str, dict[str, Any]]]:
-    """The generators of one seed that train on one torch thread (longest first): SinGAN per photo, the two
-    autoencoders. Keys are ``(seed, name)``; :func:`_make_images` takes their results as ``trained``."""
+    """The generator trainings of one seed, each on one torch thread (longest first): the VAE, the DDPM, SinGAN per
+    photo, the two autoencoders. Keys are ``(seed, name)``; :func:`_make_images` takes their results as
+    ``trained``."""
     real_train = cut_patches(photos, s.n_train, s.patch, seed=seed, part="train")
-    jobs: dict[Any, tuple[str, dict[str, Any]]] = {}
+    jobs: dict[Any, tuple[str, dict[str, Any]]] = {
+        (seed, "vae"): ("vae", {"patches": real_train, "steps": s.vae_steps, "seed": seed}),
+        (seed, "ddpm"): ("ddpm", {"patches": real_train, "steps": s.ddpm_steps, "seed": seed, "crop": s.ddpm_crop,
+                                  "batch": 32}),
+    }
     for i, (name, count) in enumerate(zip(s.singan_photos, singan_counts(s.n_test, len(s.singan_photos)),
                                           strict=True)):
         jobs[(seed, f"singan/{i}")] = ("singan", {"photo": photos[name], "count": count, "size": s.patch,
@@ -164,15 +170,15 @@ def _one_thread_jobs(s: BenchmarkSettings, seed: int, photos: dict[str, np.ndarr
 
 def _train_one_thread_generators(s: BenchmarkSettings, seeds: tuple[int, ...], progress: bool,
                                  log: Callable[[str], None] = print) -> dict[int, dict[str, Any]]:
-    """Train the one-thread generators of every seed whose images are not cached, as many at a time as torch has
-    threads (two on a 2-core machine)."""
+    """Train the generators of every seed whose images are not cached, each on one thread, as many at a time as
+    torch has threads (two on a 2-core machine)."""
     missing = [sd for sd in seeds if not cache_path("images", _images_spec(s, sd)).is_file()]
     photos = packaged_photos() if missing else {}
     jobs: dict[Any, tuple[str, dict[str, Any]]] = {}
     for sd in missing:
         jobs.update(_one_thread_jobs(s, sd, photos))
-    # Worker interpreters take a few seconds each to start: worth it for the full run's 12 jobs (about 140 s on one
-    # thread, 75 s on two processes), not for --quick's 3 short ones.
+    # Worker interpreters take a few seconds each to start: worth it for the full run's 18 jobs and --quick's 5, not
+    # for fewer (a seed's images cached but not another's still gives 6).
     workers = min(torch.get_num_threads(), len(jobs)) if len(jobs) >= 4 else 1
     if workers > 1:
         log(f"[demo] generators: {len(jobs)} one-thread trainings of every seed, {workers} processes at a time ...")
@@ -186,7 +192,8 @@ def _train_one_thread_generators(s: BenchmarkSettings, seeds: tuple[int, ...], p
 def _make_images(s: BenchmarkSettings, seed: int, progress: bool, trained: dict[str, Any] | None = None
                  ) -> dict[str, np.ndarray]:
     """Real patches and every generator's fakes (cached). ``trained``: this seed's results of
-    :func:`_one_thread_jobs` when they were trained elsewhere (bit-identical to training them here)."""
+    :func:`_one_thread_jobs` when they were trained elsewhere (bit-identical to training them here: every
+    generator trains on one thread either way; sampling runs on the caller's threads)."""
     trained = trained or {}
 
     def build() -> dict[str, np.ndarray]:
@@ -203,7 +210,8 @@ def _make_images(s: BenchmarkSettings, seed: int, progress: bool, trained: dict[
             steps = s.vae_steps if kind == "vae" else s.gen_steps
             model = trained.get(kind)
             if model is None:
-                model = train_reconstructor(kind, out["real_train"], steps=steps, seed=seed, progress=progress)
+                model = train_reconstructor(kind, out["real_train"], steps=steps, seed=seed, progress=progress,
+                                            threads=1)
             out[f"{kind}_test"] = reconstruct(model, fake_src_test)
             if kind == TRAIN_GENERATOR:
                 both = reconstruct(model, fake_src_train)
@@ -212,8 +220,10 @@ def _make_images(s: BenchmarkSettings, seed: int, progress: bool, trained: dict[
         out["singan_test"] = singan_fakes([photos[p] for p in s.singan_photos], s.n_test, s.patch,
                                           iters=s.singan_iters, seed=seed, progress=progress,
                                           samples=None if any(x is None for x in singan) else singan)
-        ddpm = train_ddpm(out["real_train"], steps=s.ddpm_steps, seed=seed, crop=s.ddpm_crop, batch=32,
-                          progress=progress)
+        ddpm = trained.get("ddpm")
+        if ddpm is None:
+            ddpm = train_ddpm(out["real_train"], steps=s.ddpm_steps, seed=seed, crop=s.ddpm_crop, batch=32,
+                              progress=progress, threads=1)
         out["ddpm_test"] = ddpm_samples(ddpm, s.n_test, size=s.patch, seed=seed + 5,
                                         num_inference_steps=s.ddpm_sample_steps, progress=progress)
         out["ddpm-i2i_test"] = ddpm_img2img(ddpm, fake_src_test, strength=s.ddpm_strength, seed=seed + 6,

@@ -54,11 +54,12 @@ def _nchw(patches: np.ndarray) -> torch.Tensor:
 
 
 def train_ddpm(patches: np.ndarray, *, steps: int, seed: int, crop: int = 32, batch: int = 16, lr: float = 2e-3,
-               progress: bool = True) -> Any:
+               progress: bool = True, threads: int | None = None) -> Any:
     """Train the DDPM on random ``crop`` x ``crop`` crops of real patches ``(N, H, W, 3)`` float32 in [0, 1].
 
     Returns a diffusers ``DDPMPipeline`` (UNet in eval mode + the training scheduler); ``save_pretrained`` works on
-    it. Deterministic for a given seed and thread count.
+    it. ``threads``: torch threads while training (default: the caller's; its setting is restored). Deterministic
+    for a given seed and thread count.
     """
     from diffusers import DDPMPipeline
 
@@ -67,8 +68,13 @@ def train_ddpm(patches: np.ndarray, *, steps: int, seed: int, crop: int = 32, ba
         torch.manual_seed(seed)
         unet = _unet(x.shape[-1])
     scheduler = _scheduler()
-    train_noise_prediction(unet.parameters(), lambda noisy, t: unet(noisy, t).sample, x, scheduler, steps=steps,
-                           seed=seed, crop=crop, batch=batch, lr=lr, progress=progress, desc="train ddpm")
+    caller_threads = torch.get_num_threads()
+    torch.set_num_threads(threads or caller_threads)
+    try:
+        train_noise_prediction(unet.parameters(), lambda noisy, t: unet(noisy, t).sample, x, scheduler, steps=steps,
+                               seed=seed, crop=crop, batch=batch, lr=lr, progress=progress, desc="train ddpm")
+    finally:
+        torch.set_num_threads(caller_threads)
     return DDPMPipeline(unet=unet.eval(), scheduler=scheduler)
 
 
