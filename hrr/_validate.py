@@ -66,6 +66,23 @@ def check_float_tensor(name: str, x: Any, *, min_dim: int = 1, exact_dim: int | 
     return x
 
 
+def check_matrix_shape(name: str, x: Any) -> None:
+    """ValueError unless ``x`` has the shape of a 2-D (n_samples, n_features) matrix (array, list of rows,
+    DataFrame). Only the shape is checked, before scikit-learn's validation, whose message for a 1-D input prints
+    the whole array."""
+    shape = getattr(x, "shape", None)  # arrays, DataFrames, sparse matrices
+    if shape is None:
+        try:
+            shape = np.shape(x)
+        except (ValueError, TypeError):  # ragged rows: scikit-learn's validation explains them
+            return
+    if len(shape) != 2:
+        # "Reshape your data" is scikit-learn's wording, which its estimator checks look for
+        hint = (f". Reshape your data: {name}.reshape(-1, 1) for one feature, {name}.reshape(1, -1) for one sample"
+                if len(shape) == 1 else "")
+        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features); got shape {tuple(shape)}{hint}")
+
+
 def check_clamp(name: str, clamp: Any) -> tuple[float, float] | None:
     """``None`` or a pair ``(low, high)`` with low < high."""
     if clamp is None:

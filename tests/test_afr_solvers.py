@@ -435,6 +435,11 @@ def test_cv_errors_name_the_argument_the_user_set() -> None:
         CorrentropySAMCV(scoring=get_scorer("roc_auc"), lams=2, cv=2).fit(X, y)
     with pytest.warns(UserWarning, match=r"chose lam = .* \(lambda_max_ = "):
         CorrentropySAMCV(lams=[5.0], cv=2, device="cpu").fit(X, y)  # above lambda_max: nothing to select
+    with pytest.raises(ValueError, match=r"X must be a 2-D array \(n_samples, n_features\); got shape \(120,\)"):
+        CorrentropySAMCV(lams=2, cv=2).fit(X[:, 0], y)
+    fitted = CorrentropySAMCV(lams=2, cv=2, device="cpu").fit(X, y)
+    with pytest.raises(ValueError, match=r"got shape \(4,\)\. Reshape your data"):
+        fitted.predict(X[0])
 
 
 def test_in_sample_fallback_says_why() -> None:

@@ -39,7 +39,7 @@ def _unit(path: Path) -> str:
         return parts[0]
     if parts[0] == "__init__.py":
         return "top"
-    return "cli" if parts[0] == "cli.py" else "kernel"
+    return "cli" if parts[0] in ("cli.py", "__main__.py") else "kernel"  # the command line and `python -m hrr`
 
 
 def _imports(path: Path) -> list[str]:

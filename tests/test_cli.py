@@ -31,6 +31,7 @@ def test_demo_quick_writes_report(tmp_path, capsys, monkeypatch) -> None:
     # The detection benchmark: four variants x six generators, a report and its pictures, a filled cache.
     assert "Table IV analogue" in printed and "Table V analogue" in printed
     report = (tmp_path / "benchmark.md").read_text()
+    assert "Run: `hrr demo --quick`: smaller sizes and one seed" in report  # not to be mistaken for the full run
     for variant in ("| baseline |", "| w/o AFR |", "| w/o MSR |", "| HRR |"):
         # Table IV (Acc, AP, real / fake accuracy with the ECE) and Table V (mean, held-out mean)
         assert report.count(variant) == 5, variant
@@ -53,3 +54,15 @@ def test_cli_requires_a_command(capsys) -> None:
         main([])
     assert info.value.code == 2
     assert "demo" in capsys.readouterr().err
+
+
+def test_python_dash_m_hrr_runs_the_command_line() -> None:
+    # For an environment whose scripts folder is not on PATH: `python -m hrr` is the `hrr` command.
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "hrr", "demo", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage: hrr demo")
+    bad = subprocess.run([sys.executable, "-m", "hrr"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "demo" in bad.stderr

@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from hrr._validate import check_matrix_shape
 from hrr.afr._calibration import ProbabilityMap, fit_sigmoid_slope
 from hrr.afr._closs import CLoss
 from hrr.afr._design import AdditiveDesign
@@ -228,6 +229,7 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
             Bad parameters (named), bad X or y, or fewer than 2 samples of a class for the folds.
         """
         sigmas, scorer, needs_proba = self._check_grid()
+        check_matrix_shape("X", X)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         classes, y_index = binary_target(y)
         folds = self._folds(X, y)
@@ -333,6 +335,7 @@ class CorrentropySAMCV(BinaryClassifier, ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ the final model's methods
     def _checked(self, X: ArrayLike) -> np.ndarray:
         check_is_fitted(self)
+        check_matrix_shape("X", X)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def _final(self, method: str, X: ArrayLike) -> Any:

@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hrr._device import resolve_device, resolve_dtype
+from hrr._validate import check_matrix_shape
 from hrr.afr._acceleration import SolverResult
 from hrr.afr._basis import SplineBasis
 from hrr.afr._calibration import ProbabilityMap, fit_probability_map
@@ -267,6 +268,7 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
         """``fit`` up to Eq. (9)'s solution, without the probability map (cross-fitting's fold models need only
         f): returns the validated (X, y) and the problem."""
         check_params(self)
+        check_matrix_shape("X", X)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         classes, y_index = binary_target(y)
         problem = self._problem(X, y_index)
@@ -371,6 +373,7 @@ class CorrentropySAM(AdditiveExplanation, BinaryClassifier, ClassifierMixin, Bas
 
     def _design(self, X: ArrayLike) -> AdditiveDesign:
         check_is_fitted(self)
+        check_matrix_shape("X", X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         device, dtype = resolve_device(self.device), resolve_dtype(self.dtype)
         m = self.coef_.size

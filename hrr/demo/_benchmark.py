@@ -513,8 +513,13 @@ def write_report(result: BenchmarkResult, seconds: float) -> Path:
     from hrr._io import atomic_path
 
     s = result.settings
+    quick = dataclasses.replace(s, seeds=BenchmarkSettings.quick().seeds) == BenchmarkSettings.quick()
     lines = [
         "# hrr demo: miniature generated-image detection benchmark",
+        "",
+        ("Run: `hrr demo --quick`: smaller sizes and one seed, a smoke test of the protocol; `hrr demo` runs the "
+         "benchmark itself (three seeds, intervals)." if quick else
+         f"Run: `hrr demo`, {len(s.seeds)} seeds; each cell is the mean over the seeds and its 95 % t-interval."),
         "",
         f"Real images: {s.patch}x{s.patch} patches of photos shipped with scikit-image and scikit-learn "
         f"({s.n_train} train, {s.n_val} validation, {s.n_test} test per generator; train and test patches come from "
