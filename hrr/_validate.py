@@ -76,10 +76,14 @@ def check_matrix_shape(name: str, x: Any) -> None:
             shape = np.shape(x)
         except (ValueError, TypeError):  # ragged rows: scikit-learn's validation explains them
             return
-    if len(shape) != 2:
+    try:
+        n_dim = len(shape)
+    except TypeError:  # an object with an odd ``shape``: scikit-learn's validation speaks for it
+        return
+    if n_dim != 2:
         # "Reshape your data" is scikit-learn's wording, which its estimator checks look for
-        hint = (f". Reshape your data: {name}.reshape(-1, 1) for one feature, {name}.reshape(1, -1) for one sample"
-                if len(shape) == 1 else "")
+        hint = (f". Reshape your data: np.reshape({name}, (-1, 1)) for one feature, np.reshape({name}, (1, -1)) for "
+                "one sample" if n_dim == 1 else "")
         raise ValueError(f"{name} must be a 2-D array (n_samples, n_features); got shape {tuple(shape)}{hint}")
 
 

@@ -122,6 +122,14 @@ def test_evaluation_in_row_blocks_and_into_out(block_bytes: int, monkeypatch: py
     np.testing.assert_allclose(out.numpy(), whole.numpy(), rtol=0, atol=1e-13)
 
 
+def test_evaluation_of_no_rows_and_no_features() -> None:
+    x = torch.from_numpy(np.random.default_rng(6).normal(size=(50, 3)))
+    basis = fit_spline_basis(x, 5, chunk_rows=50).to(torch.device("cpu"), torch.float64)
+    assert basis.evaluate(x[:0]).shape == (0, 15)
+    empty = basis.subset(torch.zeros(0, dtype=torch.long))
+    assert empty.evaluate(x[:, :0]).shape == (50, 0)
+
+
 @pytest.mark.parametrize("n_basis", [2, 5, 8])
 def test_design_from_the_basis_fits_raw_values_equals_a_fresh_evaluation(n_basis: int) -> None:
     # The cached design reuses the raw splines of the basis fit; it must be the Phi that predict evaluates.

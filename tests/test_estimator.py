@@ -163,10 +163,10 @@ def test_bad_data_gets_clear_errors(small_task, fitted) -> None:
     with pytest.raises(ValueError, match="NaN"):
         fitted.predict(np.where(np.arange(X.shape[1]) == 0, np.nan, X[:3]))
     one_d = (r"X must be a 2-D array \(n_samples, n_features\); got shape \(300,\)\. "
-             r"Reshape your data: X.reshape\(-1, 1\)")
+             r"Reshape your data: np.reshape\(X, \(-1, 1\)\)")
     with pytest.raises(ValueError, match=one_d):
         CorrentropySAM().fit(X[:, 0], y)
-    with pytest.raises(ValueError, match=r"got shape \(8,\)\. .* X.reshape\(1, -1\) for one sample$"):
+    with pytest.raises(ValueError, match=r"got shape \(8,\)\. .* np.reshape\(X, \(1, -1\)\) for one sample$"):
         fitted.predict_proba(X[0])  # a single row: the message says how to pass it
     with pytest.raises(ValueError, match=r"X must be a 2-D array \(n_samples, n_features\); got shape \(2, 300, 8\)$"):
         CorrentropySAM().fit(np.stack([X, X]), y)

@@ -197,10 +197,11 @@ class PiecewiseCubic:
         """(c, p) rows -> (c, p * n_out), features major, written into ``out`` when given (c, p * n_out),
         contiguous. Inputs are clamped to the training range first.
 
-        Rows go in blocks whose largest temporary is about ``block_bytes`` (default ``BLOCK_BYTES``): a single
-        pass over a few thousand rows made temporaries of ~8 MB that glibc hands back to the OS and faults in
-        again on every fit (~4500 page faults, a third of a small fit's basis time); blocks are reused from the
-        heap instead.
+        On the CPU, rows go in blocks whose largest temporary is about ``block_bytes`` (default ``BLOCK_BYTES``): a
+        single pass over a few thousand rows made temporaries of ~8 MB that glibc hands back to the OS and faults
+        in again on every fit (~4500 page faults, a third of a small fit's basis time); blocks are reused from the
+        heap instead. A block of one or two rows can round differently from a larger one (BLAS picks another
+        kernel), so values may depend on the blocking in the last bits.
         """
         c, p = x.shape
         n_intervals = self.interior.shape[1] + 1
@@ -210,10 +211,13 @@ class PiecewiseCubic:
         # Each feature's K + 1 cubics stacked as one (4 (K + 1), n_out) matrix, interval major.
         stacked = self.coeffs.reshape(4, p, n_intervals, n_out).permute(1, 2, 0, 3).reshape(p, 4 * n_intervals, n_out)
         offsets = torch.arange(p, device=x.device) * n_intervals
-        block = max(1, (block_bytes or BLOCK_BYTES) // (p * 4 * n_intervals * x.element_size()))
+        # The blocks are for glibc's heap: on a GPU each block's dozen operations would be kernel launches.
+        block = (max(1, (block_bytes or BLOCK_BYTES) // (max(p, 1) * 4 * n_intervals * x.element_size()))
+                 if x.device.type == "cpu" else max(c, 1))
         for start in range(0, c, block):
             rows = slice(start, min(start + block, c))
-            out[rows] = self._evaluate_block(x[rows], stacked, offsets).transpose(0, 1).reshape(-1, p * n_out)
+            out[rows] = self._evaluate_block(x[rows], stacked, offsets).transpose(0, 1).reshape(
+                rows.stop - rows.start, p * n_out)
         return out
 
     def _evaluate_block(self, x: Tensor, stacked: Tensor, offsets: Tensor) -> Tensor:
