@@ -207,3 +207,15 @@ def test_the_held_out_mean_leaves_out_the_training_generator() -> None:
             return [{**r, "ap": float("nan")} if r["group"] == "vae" else r for r in super().table()]
 
     assert _summary(OneUndefined())["held-out/ap"] == pytest.approx(0.65)
+
+
+def test_torch_threads_sets_the_count_and_restores_the_callers_also_on_an_error() -> None:
+    import torch
+
+    from hrr.demo._threads import torch_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="inside"), torch_threads(1):
+        assert torch.get_num_threads() == 1
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before

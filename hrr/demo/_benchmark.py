@@ -33,7 +33,7 @@ import torch
 from hrr._images import save_png
 from hrr.data import Sample, TestTransform, scan_dataset
 from hrr.demo._cache import cache_path, cached_arrays
-from hrr.demo._diffusion import ddpm_img2img, ddpm_samples, train_ddpm
+from hrr.demo._diffusion import ddpm_img2img, ddpm_samples
 from hrr.demo._generators import (
     GENERATORS,
     describe,
@@ -41,7 +41,6 @@ from hrr.demo._generators import (
     run_one_thread_jobs,
     singan_counts,
     singan_fakes,
-    train_reconstructor,
 )
 from hrr.demo._patches import cut_patches, packaged_photos
 from hrr.demo._shortcut import shortcut_scores
@@ -192,12 +191,13 @@ def _train_one_thread_generators(s: BenchmarkSettings, seeds: tuple[int, ...], p
 def _make_images(s: BenchmarkSettings, seed: int, progress: bool, trained: dict[str, Any] | None = None
                  ) -> dict[str, np.ndarray]:
     """Real patches and every generator's fakes (cached). ``trained``: this seed's results of
-    :func:`_one_thread_jobs` when they were trained elsewhere (bit-identical to training them here: every
-    generator trains on one thread either way; sampling runs on the caller's threads)."""
-    trained = trained or {}
+    :func:`_one_thread_jobs` when they were trained elsewhere; otherwise the same jobs run here, on one thread each,
+    so the generators are bit-identical either way (sampling runs on the caller's threads)."""
 
     def build() -> dict[str, np.ndarray]:
         photos = packaged_photos()
+        models = trained or {name: value for (_, name), value in run_one_thread_jobs(
+            _one_thread_jobs(s, seed, photos), workers=1, progress=progress).items()}
         out = {
             "real_train": cut_patches(photos, s.n_train, s.patch, seed=seed, part="train"),
             "real_val": cut_patches(photos, s.n_val, s.patch, seed=seed + 1, part="train"),
@@ -207,23 +207,15 @@ def _make_images(s: BenchmarkSettings, seed: int, progress: bool, trained: dict[
         fake_src_train = cut_patches(photos, s.n_train + s.n_val, s.patch, seed=seed + 3, part="train")
         fake_src_test = cut_patches(photos, s.n_test, s.patch, seed=seed + 4, part="test")
         for kind in ("tconv", "upconv", "vae"):
-            steps = s.vae_steps if kind == "vae" else s.gen_steps
-            model = trained.get(kind)
-            if model is None:
-                model = train_reconstructor(kind, out["real_train"], steps=steps, seed=seed, progress=progress,
-                                            threads=1)
+            model = models[kind]
             out[f"{kind}_test"] = reconstruct(model, fake_src_test)
             if kind == TRAIN_GENERATOR:
                 both = reconstruct(model, fake_src_train)
                 out[f"{kind}_train"], out[f"{kind}_val"] = both[:s.n_train], both[s.n_train:]
-        singan = [trained.get(f"singan/{i}") for i in range(len(s.singan_photos))]
         out["singan_test"] = singan_fakes([photos[p] for p in s.singan_photos], s.n_test, s.patch,
                                           iters=s.singan_iters, seed=seed, progress=progress,
-                                          samples=None if any(x is None for x in singan) else singan)
-        ddpm = trained.get("ddpm")
-        if ddpm is None:
-            ddpm = train_ddpm(out["real_train"], steps=s.ddpm_steps, seed=seed, crop=s.ddpm_crop, batch=32,
-                              progress=progress, threads=1)
+                                          samples=[models[f"singan/{i}"] for i in range(len(s.singan_photos))])
+        ddpm = models["ddpm"]
         out["ddpm_test"] = ddpm_samples(ddpm, s.n_test, size=s.patch, seed=seed + 5,
                                         num_inference_steps=s.ddpm_sample_steps, progress=progress)
         out["ddpm-i2i_test"] = ddpm_img2img(ddpm, fake_src_test, strength=s.ddpm_strength, seed=seed + 6,

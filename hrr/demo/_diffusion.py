@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from hrr.demo._threads import torch_threads
+
 __all__ = ["ddpm_img2img", "ddpm_samples", "train_ddpm", "train_noise_prediction"]
 
 _TRAIN_TIMESTEPS = 1000
@@ -68,13 +70,9 @@ def train_ddpm(patches: np.ndarray, *, steps: int, seed: int, crop: int = 32, ba
         torch.manual_seed(seed)
         unet = _unet(x.shape[-1])
     scheduler = _scheduler()
-    caller_threads = torch.get_num_threads()
-    torch.set_num_threads(threads or caller_threads)
-    try:
+    with torch_threads(threads or torch.get_num_threads()):
         train_noise_prediction(unet.parameters(), lambda noisy, t: unet(noisy, t).sample, x, scheduler, steps=steps,
                                seed=seed, crop=crop, batch=batch, lr=lr, progress=progress, desc="train ddpm")
-    finally:
-        torch.set_num_threads(caller_threads)
     return DDPMPipeline(unet=unet.eval(), scheduler=scheduler)
 
 

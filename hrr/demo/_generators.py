@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from hrr.demo._threads import torch_threads
+
 GENERATORS: tuple[str, ...] = ("tconv", "upconv", "singan", "vae", "ddpm", "ddpm-i2i")
 
 
@@ -85,9 +87,7 @@ def _fit(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor], torch.Te
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
-    caller_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         model.train()
         for _ in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
             idx = torch.randint(0, patches.shape[0], (batch,), generator=gen)
@@ -97,8 +97,6 @@ def _fit(model: nn.Module, forward: Callable[[nn.Module, torch.Tensor], torch.Te
             loss.backward()
             opt.step()
             sched.step()
-    finally:
-        torch.set_num_threads(caller_threads)
     return model.eval()
 
 
@@ -150,14 +148,10 @@ def singan_samples(photo: np.ndarray, count: int, size: int, *, iters: int, seed
     the result is the same in any process."""
     from hrr.gan import SinGAN
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         model = SinGAN(max_size=2 * size, min_size=max(16, size // 3), iters_per_scale=iters, channels=16)
         model.train(photo, seed=seed, progress=progress)
         samples = model.sample(count, seed=seed + 100).clamp(0, 1).permute(0, 2, 3, 1).numpy()
-    finally:
-        torch.set_num_threads(threads)
     return samples.astype(np.float32)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from hrr._images import load_image, save_png
+from hrr.demo._threads import torch_threads
 from hrr.msr import LineEnhancer, MultiScaleRetrospector, VAERegenerator
 
 __all__ = ["MSRRow", "format_msr_table", "run_msr_demo", "train_demo_vae"]
@@ -82,15 +83,11 @@ def train_demo_vae(
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
     # one-cycle schedule: a short warm-up then annealing; far better colours than a constant rate in few steps
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
-    caller_threads = torch.get_num_threads()
     # The default widths gain nothing from a second thread, and a shared, busy CPU makes spinning OpenMP threads
     # many times slower: train on ``threads`` and restore the caller's setting.
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         _train_steps(vae, opt, schedule, tensors, gen, steps=steps, crop=crop, batch=batch, l1=loss == "l1",
                      progress=progress)
-    finally:
-        torch.set_num_threads(caller_threads)
     return vae.eval()
 
 
